@@ -1,0 +1,708 @@
+//! The gossip graph: insertion, slots and forks, ancestry summaries and the queries built
+//! on them (spec §3, §4.2).
+//!
+//! # How it works
+//!
+//! Every inserted event gets a dense [`EventIndex`] in insertion order, which is therefore a
+//! topological order. Alongside it we keep an *ancestry summary*: for every creator, the
+//! highest index of that creator's events reachable from the event (`last`), and, only when
+//! forks are involved, which members of each forked slot are reachable. A summary is merged
+//! from the two parents' summaries in O(creators) at insertion, so `⪰`, `sees` and
+//! `strongly_sees` never walk the graph: `Y ∈ anc(E)` iff `last_E[creator(Y)] ≥ index(Y)`
+//! and `Y`'s fork id is among those `E` reaches at that slot (none recorded means fork 0).
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::event::{CauseKind, Event};
+use crate::id::{EventHash, PeerId, PeerIndex};
+use crate::observation::Payload;
+
+/// A dense local number for an inserted event: its insertion position.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct EventIndex(u32);
+
+impl From<usize> for EventIndex {
+    /// The `n`-th inserted event (0-based). Positions beyond `u32::MAX` saturate and name
+    /// no event.
+    fn from(n: usize) -> Self {
+        EventIndex(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+}
+
+impl EventIndex {
+    /// The number as a vector index.
+    pub const fn get(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Which members of forked slots an ancestry reaches. Absent in the common case.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct ForkSummary {
+    /// `(creator, index)` → sorted fork ids reached, only where that is not just `{0}`.
+    slots: BTreeMap<(u32, u64), Vec<u32>>,
+    /// Sorted creators of which the ancestry holds two members of one slot.
+    forked: Vec<u32>,
+}
+
+/// The ancestry summary of one event (spec §3.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Summary {
+    /// Per creator: highest reachable index plus one; 0 when none is reachable.
+    last: Box<[u64]>,
+    forks: Option<Box<ForkSummary>>,
+}
+
+impl Summary {
+    fn last(&self, creator: u32) -> Option<u64> {
+        match self.last.get(creator as usize) {
+            Some(&plus_one) if plus_one > 0 => Some(plus_one - 1),
+            _ => None,
+        }
+    }
+
+    fn entry(&self, creator: u32, index: u64) -> Option<&[u32]> {
+        self.forks
+            .as_ref()
+            .and_then(|forks| forks.slots.get(&(creator, index)))
+            .map(Vec::as_slice)
+    }
+
+    /// Fork ids of `creator`'s slot `index` reached by this ancestry.
+    fn fork_ids_at(&self, creator: u32, index: u64, out: &mut Vec<u32>) {
+        match self.last(creator) {
+            Some(last) if last >= index => match self.entry(creator, index) {
+                Some(ids) => out.extend_from_slice(ids),
+                None => out.push(0),
+            },
+            _ => {}
+        }
+    }
+
+    fn contains(&self, creator: u32, index: u64, fork_id: u32) -> bool {
+        match self.last(creator) {
+            Some(last) if last >= index => match self.entry(creator, index) {
+                Some(ids) => ids.binary_search(&fork_id).is_ok(),
+                None => fork_id == 0,
+            },
+            _ => false,
+        }
+    }
+
+    fn forked_on(&self, creator: u32) -> bool {
+        self.forks
+            .as_ref()
+            .is_some_and(|forks| forks.forked.binary_search(&creator).is_ok())
+    }
+
+    fn merge(
+        parents: [Option<&Summary>; 2],
+        creator: u32,
+        index: u64,
+        fork_id: u32,
+        peer_count: usize,
+    ) -> Summary {
+        let mut last = vec![0u64; peer_count].into_boxed_slice();
+        for parent in parents.iter().flatten() {
+            for (mine, theirs) in last.iter_mut().zip(parent.last.iter()) {
+                *mine = (*mine).max(*theirs);
+            }
+        }
+        // Max, not assignment: through its other-parent an event can reach a longer branch
+        // of its own creator's fork, and `last` means the highest index in the ancestry.
+        let own = &mut last[creator as usize];
+        *own = (*own).max(index + 1);
+
+        let any_forks = parents.iter().flatten().any(|p| p.forks.is_some());
+        let forks = if !any_forks && fork_id == 0 {
+            None
+        } else {
+            Self::merge_forks(parents, creator, index, fork_id)
+        };
+        Summary { last, forks }
+    }
+
+    fn merge_forks(
+        parents: [Option<&Summary>; 2],
+        creator: u32,
+        index: u64,
+        fork_id: u32,
+    ) -> Option<Box<ForkSummary>> {
+        let mut keys: Vec<(u32, u64)> = parents
+            .iter()
+            .flatten()
+            .filter_map(|p| p.forks.as_ref())
+            .flat_map(|forks| forks.slots.keys().copied())
+            .collect();
+        if fork_id != 0 {
+            keys.push((creator, index));
+        }
+        keys.sort_unstable();
+        keys.dedup();
+
+        let mut slots = BTreeMap::new();
+        let mut ids = Vec::new();
+        for (c, i) in keys {
+            ids.clear();
+            for parent in parents.iter().flatten() {
+                parent.fork_ids_at(c, i, &mut ids);
+            }
+            if (c, i) == (creator, index) {
+                ids.push(fork_id);
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.as_slice() != [0] && !ids.is_empty() {
+                slots.insert((c, i), ids.clone());
+            }
+        }
+        if slots.is_empty() {
+            return None;
+        }
+        let mut forked: Vec<u32> = slots
+            .iter()
+            .filter(|(_, ids)| ids.len() > 1)
+            .map(|(&(c, _), _)| c)
+            .collect();
+        forked.dedup();
+        Some(Box::new(ForkSummary { slots, forked }))
+    }
+}
+
+/// An inserted event with what the graph derived for it (spec §2.3).
+#[derive(Clone, Debug)]
+pub struct EventNode<T> {
+    event: Event<T>,
+    index: EventIndex,
+    creator: PeerIndex,
+    fork_id: u32,
+    kind: CauseKind,
+    self_parent: Option<EventIndex>,
+    other_parent: Option<EventIndex>,
+    self_sync_parent: Option<EventIndex>,
+    summary: Summary,
+}
+
+impl<T> EventNode<T> {
+    /// The verified event.
+    pub fn event(&self) -> &Event<T> {
+        &self.event
+    }
+
+    /// Its insertion position.
+    pub fn index(&self) -> EventIndex {
+        self.index
+    }
+
+    /// Its hash.
+    pub fn hash(&self) -> &EventHash {
+        self.event.hash()
+    }
+
+    /// The creator's local number.
+    pub fn creator(&self) -> PeerIndex {
+        self.creator
+    }
+
+    /// The index in the creator's chain.
+    pub fn creator_index(&self) -> u64 {
+        self.event.index()
+    }
+
+    /// Position within its slot: 0 for the first inserted member (spec §3.2). Local.
+    pub fn fork_id(&self) -> u32 {
+        self.fork_id
+    }
+
+    /// The cause kind.
+    pub fn kind(&self) -> CauseKind {
+        self.kind
+    }
+
+    /// Whether this is a sync event (`Requesting`, `Request`, `Response`).
+    pub fn is_sync(&self) -> bool {
+        self.kind.is_sync()
+    }
+
+    /// The self-parent.
+    pub fn self_parent(&self) -> Option<EventIndex> {
+        self.self_parent
+    }
+
+    /// The other-parent.
+    pub fn other_parent(&self) -> Option<EventIndex> {
+        self.other_parent
+    }
+
+    /// The nearest strict self-ancestor that is a sync event.
+    pub fn self_sync_parent(&self) -> Option<EventIndex> {
+        self.self_sync_parent
+    }
+}
+
+/// Why an event could not be inserted (spec §2.2 checks 5 and 6). The graph is unchanged.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InsertError {
+    /// The self-parent is not in the graph.
+    #[error("unknown self-parent {0}")]
+    UnknownSelfParent(EventHash),
+    /// The other-parent is not in the graph.
+    #[error("unknown other-parent {0}")]
+    UnknownOtherParent(EventHash),
+    /// The self-parent was created by someone else.
+    #[error("self-parent {parent} was created by another peer")]
+    SelfParentByDifferentCreator {
+        /// The self-parent.
+        parent: EventHash,
+    },
+    /// The other-parent was created by the event's own creator.
+    #[error("other-parent {parent} was created by the same peer")]
+    OtherParentBySameCreator {
+        /// The other-parent.
+        parent: EventHash,
+    },
+    /// The index is not the self-parent's plus one.
+    #[error("index {index} does not follow the self-parent's index {parent_index}")]
+    IndexGap {
+        /// The event's index.
+        index: u64,
+        /// The self-parent's index.
+        parent_index: u64,
+    },
+    /// The graph holds `u32::MAX` events or peers already.
+    #[error("graph capacity exhausted")]
+    Full,
+}
+
+/// A second event in an already occupied slot: `creator` forked at `index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForkDetected {
+    /// Who forked.
+    pub creator: PeerId,
+    /// The index both events carry.
+    pub index: u64,
+    /// The first inserted member of the slot.
+    pub first: EventIndex,
+    /// The new member.
+    pub second: EventIndex,
+}
+
+/// What an insertion did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Inserted {
+    /// The event is new; `fork` is set when it shares its slot with an earlier event.
+    New {
+        /// Its position.
+        index: EventIndex,
+        /// The fork it completes, if any.
+        fork: Option<ForkDetected>,
+    },
+    /// An event with the same hash was already present; nothing changed.
+    Known(EventIndex),
+}
+
+impl Inserted {
+    /// The event's position, new or old.
+    pub fn index(&self) -> EventIndex {
+        match *self {
+            Inserted::New { index, .. } | Inserted::Known(index) => index,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct PeerEntry {
+    id: PeerId,
+    /// Fork-0 member of each slot, by index.
+    slots: Vec<EventIndex>,
+    /// Further members of forked slots, by index, in insertion order.
+    extra: BTreeMap<u64, Vec<EventIndex>>,
+    tip: Option<EventIndex>,
+}
+
+/// A signed, verified, fork-aware gossip DAG (spec §3).
+#[derive(Clone, Debug)]
+pub struct Graph<T> {
+    nodes: Vec<EventNode<T>>,
+    // Keyed lookups only, never iterated: iteration order cannot leak into results.
+    by_hash: HashMap<EventHash, EventIndex>,
+    peers: Vec<PeerEntry>,
+    peer_by_id: BTreeMap<PeerId, PeerIndex>,
+}
+
+impl<T> Default for Graph<T> {
+    fn default() -> Self {
+        Graph {
+            nodes: Vec::new(),
+            by_hash: HashMap::default(),
+            peers: Vec::new(),
+            peer_by_id: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T: Payload> Graph<T> {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The local number of `peer`, giving it one if it has none yet.
+    pub fn register_peer(&mut self, peer: PeerId) -> Result<PeerIndex, InsertError> {
+        if let Some(&index) = self.peer_by_id.get(&peer) {
+            return Ok(index);
+        }
+        let index = PeerIndex(u32::try_from(self.peers.len()).map_err(|_| InsertError::Full)?);
+        self.peers.push(PeerEntry {
+            id: peer,
+            slots: Vec::new(),
+            extra: BTreeMap::new(),
+            tip: None,
+        });
+        self.peer_by_id.insert(peer, index);
+        Ok(index)
+    }
+
+    /// Inserts a verified event whose parents are present. Idempotent by hash; on error
+    /// the graph is unchanged.
+    pub fn insert(&mut self, event: Event<T>) -> Result<Inserted, InsertError> {
+        if let Some(&known) = self.by_hash.get(event.hash()) {
+            return Ok(Inserted::Known(known));
+        }
+        let self_parent = match event.cause().self_parent() {
+            None => None,
+            Some(hash) => {
+                let parent = *self
+                    .by_hash
+                    .get(hash)
+                    .ok_or(InsertError::UnknownSelfParent(*hash))?;
+                let node = &self.nodes[parent.get()];
+                if node.event.creator() != event.creator() {
+                    return Err(InsertError::SelfParentByDifferentCreator { parent: *hash });
+                }
+                if node.event.index().checked_add(1) != Some(event.index()) {
+                    return Err(InsertError::IndexGap {
+                        index: event.index(),
+                        parent_index: node.event.index(),
+                    });
+                }
+                Some(parent)
+            }
+        };
+        let other_parent = match event.cause().other_parent() {
+            None => None,
+            Some(hash) => {
+                let parent = *self
+                    .by_hash
+                    .get(hash)
+                    .ok_or(InsertError::UnknownOtherParent(*hash))?;
+                if self.nodes[parent.get()].event.creator() == event.creator() {
+                    return Err(InsertError::OtherParentBySameCreator { parent: *hash });
+                }
+                Some(parent)
+            }
+        };
+        let position = EventIndex(u32::try_from(self.nodes.len()).map_err(|_| InsertError::Full)?);
+        let creator = self.register_peer(*event.creator())?;
+        let peer_count = self.peers.len();
+        let slot = event.index();
+        let entry = &mut self.peers[creator.get()];
+
+        // Index 0 always has a member once a creator's later events exist, and indices are
+        // contiguous (each event needs its self-parent), so a slot is either the next one
+        // or an occupied one.
+        let (fork_id, fork) = match usize::try_from(slot)
+            .ok()
+            .filter(|&s| s < entry.slots.len())
+        {
+            Some(s) => {
+                let extra = entry.extra.entry(slot).or_default();
+                extra.push(position);
+                let fork_id = u32::try_from(extra.len()).map_err(|_| InsertError::Full)?;
+                let fork = ForkDetected {
+                    creator: entry.id,
+                    index: slot,
+                    first: entry.slots[s],
+                    second: position,
+                };
+                (fork_id, Some(fork))
+            }
+            None => {
+                entry.slots.push(position);
+                (0, None)
+            }
+        };
+        let is_new_tip = match entry.tip {
+            None => true,
+            Some(tip) => slot >= self.nodes[tip.get()].event.index(),
+        };
+        if is_new_tip {
+            entry.tip = Some(position);
+        }
+
+        let summary = Summary::merge(
+            [
+                self_parent.map(|p| &self.nodes[p.get()].summary),
+                other_parent.map(|p| &self.nodes[p.get()].summary),
+            ],
+            creator.0,
+            slot,
+            fork_id,
+            peer_count,
+        );
+        let self_sync_parent = self_parent.and_then(|p| {
+            let parent = &self.nodes[p.get()];
+            if parent.kind.is_sync() {
+                Some(p)
+            } else {
+                parent.self_sync_parent
+            }
+        });
+        self.by_hash.insert(*event.hash(), position);
+        self.nodes.push(EventNode {
+            kind: event.cause().kind(),
+            event,
+            index: position,
+            creator,
+            fork_id,
+            self_parent,
+            other_parent,
+            self_sync_parent,
+            summary,
+        });
+        Ok(Inserted::New {
+            index: position,
+            fork,
+        })
+    }
+}
+
+impl<T> Graph<T> {
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the graph holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The event at `index`.
+    ///
+    /// # Panics
+    /// If `index` did not come from this graph.
+    pub fn node(&self, index: EventIndex) -> &EventNode<T> {
+        &self.nodes[index.get()]
+    }
+
+    /// The event at `index`, if any.
+    pub fn get(&self, index: EventIndex) -> Option<&EventNode<T>> {
+        self.nodes.get(index.get())
+    }
+
+    /// The position of the event with this hash.
+    pub fn index_of(&self, hash: &EventHash) -> Option<EventIndex> {
+        self.by_hash.get(hash).copied()
+    }
+
+    /// Whether an event with this hash is present.
+    pub fn contains(&self, hash: &EventHash) -> bool {
+        self.by_hash.contains_key(hash)
+    }
+
+    /// All events in insertion (topological) order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &EventNode<T>> + ExactSizeIterator {
+        self.nodes.iter()
+    }
+
+    /// Events inserted at or after `from`, in insertion order.
+    pub fn iter_from(&self, from: EventIndex) -> impl Iterator<Item = &EventNode<T>> {
+        self.nodes.iter().skip(from.get())
+    }
+
+    /// Number of peers known (creators seen plus registered peers).
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// The local number of `peer`.
+    pub fn peer_index(&self, peer: &PeerId) -> Option<PeerIndex> {
+        self.peer_by_id.get(peer).copied()
+    }
+
+    /// The identity behind a local number.
+    ///
+    /// # Panics
+    /// If `peer` did not come from this graph.
+    pub fn peer_id(&self, peer: PeerIndex) -> &PeerId {
+        &self.peers[peer.get()].id
+    }
+
+    /// All known peers with their local numbers, in local-number order.
+    pub fn peers(&self) -> impl Iterator<Item = (PeerIndex, &PeerId)> {
+        self.peers
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| (PeerIndex(i as u32), &entry.id))
+    }
+
+    /// The most recently inserted event in `peer`'s highest slot.
+    pub fn tip(&self, peer: PeerIndex) -> Option<EventIndex> {
+        self.peers.get(peer.get()).and_then(|entry| entry.tip)
+    }
+
+    /// The members of `peer`'s slot `index`, in insertion order (two or more: a fork).
+    pub fn slot(&self, peer: PeerIndex, index: u64) -> Vec<EventIndex> {
+        let Some(entry) = self.peers.get(peer.get()) else {
+            return Vec::new();
+        };
+        let Some(&first) = usize::try_from(index).ok().and_then(|i| entry.slots.get(i)) else {
+            return Vec::new();
+        };
+        let mut members = vec![first];
+        if let Some(extra) = entry.extra.get(&index) {
+            members.extend_from_slice(extra);
+        }
+        members
+    }
+
+    fn slot_member(&self, peer: u32, index: u64, fork_id: u32) -> Option<EventIndex> {
+        let entry = self.peers.get(peer as usize)?;
+        if fork_id == 0 {
+            usize::try_from(index)
+                .ok()
+                .and_then(|i| entry.slots.get(i))
+                .copied()
+        } else {
+            entry
+                .extra
+                .get(&index)
+                .and_then(|extra| extra.get(fork_id as usize - 1))
+                .copied()
+        }
+    }
+
+    /// Whether `peer` has ever forked in this graph.
+    pub fn has_forked(&self, peer: PeerIndex) -> bool {
+        self.peers
+            .get(peer.get())
+            .is_some_and(|entry| !entry.extra.is_empty())
+    }
+
+    /// The indices at which `peer` forked, ascending.
+    pub fn forked_slots(&self, peer: PeerIndex) -> impl Iterator<Item = u64> + '_ {
+        self.peers
+            .get(peer.get())
+            .into_iter()
+            .flat_map(|entry| entry.extra.keys().copied())
+    }
+
+    /// `last_X[peer]`: the highest index of `peer`'s events in `anc(X)`.
+    pub fn last_ancestor(&self, x: EventIndex, peer: PeerIndex) -> Option<u64> {
+        self.nodes[x.get()].summary.last(peer.0)
+    }
+
+    /// Every defined `last_X[p]`, in local-number order.
+    pub fn last_ancestors(&self, x: EventIndex) -> impl Iterator<Item = (PeerIndex, u64)> + '_ {
+        self.nodes[x.get()]
+            .summary
+            .last
+            .iter()
+            .enumerate()
+            .filter(|(_, plus_one)| **plus_one > 0)
+            .map(|(p, plus_one)| (PeerIndex(p as u32), plus_one - 1))
+    }
+
+    /// `X ⪰ Y`: `Y` is `X` or one of its ancestors. O(1).
+    pub fn is_descendant_of(&self, x: EventIndex, y: EventIndex) -> bool {
+        let target = &self.nodes[y.get()];
+        self.nodes[x.get()]
+            .summary
+            .contains(target.creator.0, target.event.index(), target.fork_id)
+    }
+
+    /// Whether `anc(X)` holds two events of `peer` with the same index.
+    pub fn descends_from_fork_of(&self, x: EventIndex, peer: PeerIndex) -> bool {
+        self.nodes[x.get()].summary.forked_on(peer.0)
+    }
+
+    /// `sees(X, Y)`: `X ⪰ Y` and `X` does not descend from a fork of `Y`'s creator (spec §3.4).
+    pub fn sees(&self, x: EventIndex, y: EventIndex) -> bool {
+        let target = &self.nodes[y.get()];
+        let summary = &self.nodes[x.get()].summary;
+        summary.contains(target.creator.0, target.event.index(), target.fork_id)
+            && !summary.forked_on(target.creator.0)
+    }
+
+    /// The event of `peer` at `index` in `anc(X)`, when exactly one is there.
+    pub fn ancestor_at(&self, x: EventIndex, peer: PeerIndex, index: u64) -> Option<EventIndex> {
+        let summary = &self.nodes[x.get()].summary;
+        if summary.last(peer.0)? < index {
+            return None;
+        }
+        let fork_id = match summary.entry(peer.0, index) {
+            None => 0,
+            Some([only]) => *only,
+            Some(_) => return None,
+        };
+        self.slot_member(peer.0, index, fork_id)
+    }
+
+    /// The event of `peer` at `last_X[peer]`, unless `X` descends from a fork of `peer`.
+    pub fn latest_ancestor(&self, x: EventIndex, peer: PeerIndex) -> Option<EventIndex> {
+        let summary = &self.nodes[x.get()].summary;
+        if summary.forked_on(peer.0) {
+            return None;
+        }
+        self.ancestor_at(x, peer, summary.last(peer.0)?)
+    }
+
+    /// How many creators' latest events in `anc(X)` see `Y` (spec §3.5), any creator counting.
+    pub fn strongly_seeing_count(&self, x: EventIndex, y: EventIndex) -> usize {
+        let summary = &self.nodes[x.get()].summary;
+        (0..summary.last.len() as u32)
+            .filter(|&p| {
+                self.latest_ancestor(x, PeerIndex(p))
+                    .is_some_and(|latest| self.sees(latest, y))
+            })
+            .count()
+    }
+
+    /// `strongly_sees(X, Y)` with `voter_count` voters: more than two thirds of the voter
+    /// count of creators have a latest event in `anc(X)` that sees `Y` (spec §3.5). O(creators).
+    pub fn strongly_sees(&self, x: EventIndex, y: EventIndex, voter_count: usize) -> bool {
+        3 * self.strongly_seeing_count(x, y) > 2 * voter_count
+    }
+
+    /// The events to send to `recipient` so that it lacks none of ours (spec §4.2), in
+    /// insertion order. May include events it already has.
+    pub fn events_to_send(&self, recipient: &PeerId) -> Vec<EventIndex> {
+        let Some(tip) = self.peer_index(recipient).and_then(|p| self.tip(p)) else {
+            return (0..self.nodes.len() as u32).map(EventIndex).collect();
+        };
+        let known = &self.nodes[tip.get()].summary;
+        let mut out = Vec::new();
+        for (p, entry) in self.peers.iter().enumerate() {
+            let p = p as u32;
+            let first_unknown = known.last(p).map_or(0, |last| last + 1);
+            let start = usize::try_from(first_unknown).unwrap_or(usize::MAX);
+            out.extend(entry.slots.iter().skip(start).copied());
+            for (&slot, extra) in entry.extra.iter() {
+                if slot >= first_unknown {
+                    out.extend_from_slice(extra);
+                } else if known.last(p).is_some() {
+                    // Fork evidence below what it knows: it may hold only one side.
+                    if let Ok(s) = usize::try_from(slot) {
+                        out.push(entry.slots[s]);
+                    }
+                    out.extend_from_slice(extra);
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+}

@@ -1,0 +1,251 @@
+//! Identities, keys, signatures and hashes.
+
+use std::fmt;
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+/// Serde support for fixed-size byte arrays written raw, as tuples without a length.
+///
+/// The canonical layout (spec §1.2) writes keys, hashes and signatures as their raw bytes;
+/// serde's own array support stops at 32 elements and the dalek serde support adds a length.
+pub(crate) mod raw_bytes {
+    use std::fmt;
+
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::ser::SerializeTuple;
+    use serde::{Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer, const N: usize>(
+        bytes: &[u8; N],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut tuple = serializer.serialize_tuple(N)?;
+        for byte in bytes {
+            tuple.serialize_element(byte)?;
+        }
+        tuple.end()
+    }
+
+    struct ArrayVisitor<const N: usize>;
+
+    impl<'de, const N: usize> Visitor<'de> for ArrayVisitor<N> {
+        type Value = [u8; N];
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            write!(f, "{N} raw bytes")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; N], A::Error> {
+            let mut out = [0u8; N];
+            for (i, slot) in out.iter_mut().enumerate() {
+                *slot = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::invalid_length(i, &self))?;
+            }
+            Ok(out)
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        deserializer: D,
+    ) -> Result<[u8; N], D::Error> {
+        deserializer.deserialize_tuple(N, ArrayVisitor::<N>)
+    }
+}
+
+fn write_short_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
+    for byte in bytes.iter().take(4) {
+        write!(f, "{byte:02x}")?;
+    }
+    Ok(())
+}
+
+fn write_full_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
+    for byte in bytes {
+        write!(f, "{byte:02x}")?;
+    }
+    Ok(())
+}
+
+/// A peer's identity: its ed25519 public key (32 raw bytes).
+///
+/// Ordered by its bytes; every "ordered by peer" rule of the protocol uses this order.
+/// `Display` prints a short hex prefix for logs, `{:#}` the whole key.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PeerId(#[serde(with = "raw_bytes")] [u8; 32]);
+
+impl PeerId {
+    /// Wraps raw public-key bytes. Whether they form a valid key is only checked when a
+    /// signature is verified against them (an invalid key verifies nothing).
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        PeerId(bytes)
+    }
+
+    /// The raw public-key bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Strict ed25519 verification of `signature` over `message` with this key.
+    ///
+    /// Rejects non-canonical signatures and small-order keys (spec §1.1).
+    pub fn verify(&self, message: &[u8], signature: &Signature) -> bool {
+        match VerifyingKey::from_bytes(&self.0) {
+            Ok(key) => key
+                .verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature.0))
+                .is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            write_full_hex(f, &self.0)
+        } else {
+            write_short_hex(f, &self.0)
+        }
+    }
+}
+
+impl fmt::Debug for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PeerId(")?;
+        write_short_hex(f, &self.0)?;
+        f.write_str("..)")
+    }
+}
+
+/// A peer's ed25519 signing key. `Debug` never prints the secret.
+#[derive(Clone)]
+pub struct SecretKey {
+    key: SigningKey,
+    public: PeerId,
+}
+
+impl SecretKey {
+    /// The key whose 32-byte seed is `seed` (the ed25519 "secret key" bytes).
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        let key = SigningKey::from_bytes(&seed);
+        let public = PeerId(key.verifying_key().to_bytes());
+        SecretKey { key, public }
+    }
+
+    /// The seed this key was made from; handle with care.
+    pub fn to_seed(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
+    /// The matching public identity.
+    pub fn peer_id(&self) -> PeerId {
+        self.public
+    }
+
+    /// Signs `message` (deterministic, as ed25519 is).
+    pub fn sign(&self, message: &[u8]) -> Signature {
+        Signature(self.key.sign(message).to_bytes())
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "SecretKey {{ peer: {:?}, secret: <redacted> }}",
+            self.public
+        )
+    }
+}
+
+/// An ed25519 signature (64 raw bytes).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Signature(#[serde(with = "raw_bytes")] [u8; 64]);
+
+impl Signature {
+    /// Wraps raw signature bytes.
+    pub const fn from_bytes(bytes: [u8; 64]) -> Self {
+        Signature(bytes)
+    }
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 64] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Signature(")?;
+        write_short_hex(f, &self.0)?;
+        f.write_str("..)")
+    }
+}
+
+macro_rules! hash_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub struct $name(#[serde(with = "raw_bytes")] [u8; 32]);
+
+        impl $name {
+            /// Wraps raw hash bytes.
+            pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+                $name(bytes)
+            }
+
+            /// The raw bytes.
+            pub const fn as_bytes(&self) -> &[u8; 32] {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                if f.alternate() {
+                    write_full_hex(f, &self.0)
+                } else {
+                    write_short_hex(f, &self.0)
+                }
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}(", stringify!($name))?;
+                write_short_hex(f, &self.0)?;
+                f.write_str("..)")
+            }
+        }
+    };
+}
+
+hash_type!(
+    /// BLAKE3 hash of an event's signing bytes (spec §1.3); identifies the event.
+    EventHash
+);
+hash_type!(
+    /// BLAKE3 hash of an observation (spec §1.3); part of every observation key.
+    ObservationHash
+);
+
+/// A dense local number for a `PeerId`, given by one graph in order of first sight.
+///
+/// A memory optimisation only: it never appears on the wire, in hashes, or in any
+/// ordering that affects results.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct PeerIndex(pub(crate) u32);
+
+impl PeerIndex {
+    /// The number as a vector index.
+    pub const fn get(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for PeerIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "p{}", self.0)
+    }
+}

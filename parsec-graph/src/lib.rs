@@ -1,0 +1,80 @@
+//! `parsec-graph`: the signed, fork-aware gossip DAG of parsec-rs.
+//!
+//! The bottom layer of the workspace (see `DESIGN.md`): identities and signatures
+//! (ed25519), hashing (BLAKE3 over a canonical bincode layout), events and their wire form,
+//! and the [`Graph`] with its ancestry queries. It is usable on its own by anyone who needs
+//! a verified gossip DAG; it does no I/O, spawns no threads and reads no clock.
+//!
+//! An event enters a graph only as an [`Event`], which is obtained by verifying a
+//! [`PackedEvent`] received from a peer, or by signing one's own [`EventContent`].
+//!
+//! ```
+//! use parsec_graph::{Cause, EventContent, EventLimits, Graph, SecretKey};
+//!
+//! let alice = SecretKey::from_seed([1; 32]);
+//! let bob = SecretKey::from_seed([2; 32]);
+//! let limits = EventLimits::default();
+//! let mut graph = Graph::<String>::new();
+//!
+//! // Each peer starts with an Initial event.
+//! let initial = |key: &SecretKey| EventContent::<String> {
+//!     creator: key.peer_id(),
+//!     index: 0,
+//!     cause: Cause::Initial,
+//!     coin_shares: vec![],
+//! };
+//! let a0 = initial(&alice).sign(&alice, &limits)?;
+//! let b0 = initial(&bob).sign(&bob, &limits)?;
+//! // Alice asks Bob for gossip; Bob records the request with Alice's event as other-parent.
+//! let a1 = EventContent::<String> {
+//!     creator: alice.peer_id(),
+//!     index: 1,
+//!     cause: Cause::Requesting { self_parent: *a0.hash(), recipient: bob.peer_id() },
+//!     coin_shares: vec![],
+//! }
+//! .sign(&alice, &limits)?;
+//! let b1 = EventContent::<String> {
+//!     creator: bob.peer_id(),
+//!     index: 1,
+//!     cause: Cause::Request { self_parent: *b0.hash(), other_parent: *a1.hash() },
+//!     coin_shares: vec![],
+//! }
+//! .sign(&bob, &limits)?;
+//!
+//! // A received event is verified first; the packed form is what travels.
+//! let b1 = b1.into_packed().verify(&limits)?;
+//! let a0 = graph.insert(a0)?.index();
+//! let _b0 = graph.insert(b0)?.index();
+//! let a1 = graph.insert(a1)?.index();
+//! let b1 = graph.insert(b1)?.index();
+//! assert!(graph.is_descendant_of(b1, a0));
+//! assert!(graph.sees(b1, a1));
+//! assert!(!graph.sees(a1, b1));
+//! // Two creators of the four "voters" see A0 through B1: not a supermajority.
+//! assert!(!graph.strongly_sees(b1, a0, 4));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "dump-graphs")]
+pub mod dot;
+pub mod encoding;
+mod event;
+mod graph;
+mod id;
+mod observation;
+pub mod wire;
+
+pub use encoding::CodecError;
+pub use event::{
+    Cause, CauseKind, CoinShare, Event, EventContent, EventError, EventLimits, MAX_EVENT_INDEX,
+    PackedEvent, UnverifiedEvent,
+};
+pub use graph::{EventIndex, EventNode, ForkDetected, Graph, InsertError, Inserted};
+pub use id::{EventHash, ObservationHash, PeerId, PeerIndex, SecretKey, Signature};
+pub use observation::{
+    AccompliceMalice, ConsensusMode, DkgMessage, EncodedEvent, Malice, Observation, ObservationKey,
+    Payload, PeerSet, Proof, Unnestable, UnsortedPeerSet, Vote,
+};
+pub use wire::{WireError, WireLimits, WireMessage};
