@@ -1,0 +1,2 @@
+//! Deterministic simulation and conformance replay for parsec-rs.
+pub mod conformance;
