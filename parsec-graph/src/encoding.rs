@@ -103,3 +103,24 @@ pub fn decode<V: DeserializeOwned>(bytes: &[u8]) -> Result<V, CodecError> {
     }
     Ok(value)
 }
+
+/// Counts bytes instead of storing them.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The length of the canonical encoding of `value`, without allocating it.
+pub fn encoded_len<V: Serialize + ?Sized>(value: &V) -> Result<usize, CodecError> {
+    let mut counter = Counter(0);
+    bincode::serde::encode_into_std_write(value, &mut counter, config())?;
+    Ok(counter.0)
+}

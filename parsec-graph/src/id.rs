@@ -237,6 +237,13 @@ hash_type!(
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct PeerIndex(pub(crate) u32);
 
+impl From<usize> for PeerIndex {
+    /// The `n`-th peer a graph registered (0-based); saturates beyond `u32::MAX`.
+    fn from(n: usize) -> Self {
+        PeerIndex(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+}
+
 impl PeerIndex {
     /// The number as a vector index.
     pub const fn get(self) -> usize {

@@ -1,2 +1,3 @@
 //! Deterministic simulation and conformance replay for parsec-rs.
 pub mod conformance;
+pub mod replay;

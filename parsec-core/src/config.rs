@@ -1,0 +1,70 @@
+//! Engine configuration (spec §5.2, §14.2).
+
+use parsec_graph::{ConsensusMode, EventLimits, PeerSet, WireLimits};
+
+use crate::Error;
+
+/// The genesis configuration plus local limits.
+///
+/// The genesis group, related info, consensus mode and event limits are agreed out of band
+/// and must be identical on every genesis member; the wire and buffer limits are local.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The genesis members.
+    pub genesis_group: PeerSet,
+    /// Application data every member votes with the genesis group.
+    pub related_info: Vec<u8>,
+    /// How application payloads are decided.
+    pub consensus_mode: ConsensusMode,
+    /// Limits that make an event invalid (consensus parameters).
+    pub event_limits: EventLimits,
+    /// Limits on received messages (local).
+    pub wire_limits: WireLimits,
+    /// Events held per sender while their parents or creator are not ready (local).
+    pub max_future_events_per_peer: usize,
+    /// Events held in total (local).
+    pub max_future_events_total: usize,
+}
+
+impl Config {
+    /// A configuration with default limits for `genesis_group`.
+    pub fn new(genesis_group: PeerSet, consensus_mode: ConsensusMode) -> Self {
+        Config {
+            genesis_group,
+            related_info: Vec::new(),
+            consensus_mode,
+            event_limits: EventLimits::default(),
+            wire_limits: WireLimits::default(),
+            max_future_events_per_peer: 16_384,
+            max_future_events_total: 65_536,
+        }
+    }
+
+    /// Checks that the configuration is usable.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.genesis_group.is_empty() {
+            return Err(Error::Config("the genesis group is empty"));
+        }
+        if self.wire_limits.validate().is_err() {
+            return Err(Error::Config(
+                "wire limits are zero or above the decoder's ceiling",
+            ));
+        }
+        if self.event_limits.max_observation_bytes == 0 {
+            return Err(Error::Config("max_observation_bytes is zero"));
+        }
+        if self.event_limits.max_observation_bytes >= self.wire_limits.max_message_bytes {
+            return Err(Error::Config(
+                "max_observation_bytes must be below max_message_bytes",
+            ));
+        }
+        if self.max_future_events_per_peer == 0
+            || self.max_future_events_total < self.max_future_events_per_peer
+        {
+            return Err(Error::Config(
+                "future-event limits must be positive, the total at least the per-peer limit",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,943 @@
+//! The engine: genesis, voting, the sync protocol, insertion, decisions and membership
+//! (spec §4, §5, §8.3, §8.4).
+//!
+//! # How it works
+//!
+//! Every event, ours or received, goes through one insertion path: verify, check that its
+//! creator may send and its parents are present (else hold it in the future buffer),
+//! insert it into the graph, and evaluate it in the current meta-election. A decision is
+//! turned into a block group, its membership changes are applied, and the next election
+//! starts at once (which may decide again: a cascade). Held events are released once the
+//! cascade is over. Nothing here performs I/O: every input returns a [`Step`] saying what
+//! to persist, what to send and which blocks were decided.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use parsec_coin::CommonCoin;
+use parsec_graph::{
+    Cause, CauseKind, ConsensusMode, Event, EventContent, EventError, EventHash, EventIndex, Graph,
+    InsertError, Inserted, Observation, ObservationKey, PackedEvent, Payload, PeerId, SecretKey,
+    Vote, WireMessage, encoding, wire,
+};
+use parsec_meta_election::{Decision, Elections, VoterSet};
+
+use crate::block::Block;
+use crate::config::Config;
+use crate::error::{Error, Fault, FaultKind};
+use crate::peers::{PeerFlags, PeerState};
+
+/// A message to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing<T> {
+    /// The recipient.
+    pub to: PeerId,
+    /// The message.
+    pub message: WireMessage<T>,
+}
+
+/// What an input produced. The driver makes `persist` durable before it sends `send`.
+#[must_use = "a Step holds events to persist, messages to send and decided blocks"]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step<T> {
+    /// Events inserted by this input, in insertion order: persist them before sending.
+    pub persist: Vec<PackedEvent<T>>,
+    /// Messages to send, in order.
+    pub send: Vec<Outgoing<T>>,
+    /// Blocks decided by this input, in consensus order.
+    pub blocks: Vec<Block<T>>,
+    /// What peers did wrong.
+    pub faults: Vec<Fault>,
+}
+
+impl<T> Default for Step<T> {
+    fn default() -> Self {
+        Step {
+            persist: Vec::new(),
+            send: Vec::new(),
+            blocks: Vec::new(),
+            faults: Vec::new(),
+        }
+    }
+}
+
+impl<T> Step<T> {
+    /// Appends `other` to this step.
+    pub fn extend(&mut self, other: Step<T>) {
+        self.persist.extend(other.persist);
+        self.send.extend(other.send);
+        self.blocks.extend(other.blocks);
+        self.faults.extend(other.faults);
+    }
+
+    fn fault(&mut self, sender: PeerId, creator: Option<PeerId>, kind: FaultKind) {
+        tracing::warn!(%sender, creator = ?creator, kind = ?kind, "peer fault");
+        let creator = creator.filter(|c| *c != sender);
+        self.faults.push(Fault {
+            sender,
+            creator,
+            kind,
+        });
+    }
+}
+
+/// An event waiting for its parents or for its creator to be permitted.
+#[derive(Clone, Debug)]
+struct Held<T> {
+    sender: PeerId,
+    event: Event<T>,
+}
+
+/// What became of one received event.
+enum Placed {
+    Inserted,
+    Held,
+    Rejected,
+}
+
+/// The PARSEC engine of one peer, generic over the payload and the common coin.
+#[derive(Debug)]
+pub struct Parsec<T: Payload, C: CommonCoin> {
+    key: SecretKey,
+    our_id: PeerId,
+    config: Config,
+    graph: Graph<T>,
+    elections: Elections<C>,
+    peers: BTreeMap<PeerId, PeerState>,
+    our_last: Option<EventIndex>,
+    our_votes: Vec<(ObservationKey, Observation<T>)>,
+    /// `Requesting` events we answered with a `Request`.
+    answered_requests: BTreeSet<EventHash>,
+    /// `Request` events we answered with a `Response`.
+    answered_responses: BTreeSet<EventHash>,
+    held: Vec<Held<T>>,
+    held_hashes: BTreeSet<EventHash>,
+    next_sequence: u64,
+    removed: bool,
+    replaying: bool,
+}
+
+impl<T: Payload, C: CommonCoin> Parsec<T, C> {
+    /// Starts a genesis member: every genesis member becomes a voter of election 0, and we
+    /// create our `Initial` event and our `Genesis` vote (spec §5.2).
+    pub fn from_genesis(key: SecretKey, config: Config, coin: C) -> Result<(Self, Step<T>), Error> {
+        config.validate()?;
+        let our_id = key.peer_id();
+        if !config.genesis_group.contains(&our_id) {
+            return Err(Error::NotInGenesisGroup);
+        }
+        let mut graph = Graph::new();
+        let mut voters = Vec::new();
+        let mut peers = BTreeMap::new();
+        for member in config.genesis_group.iter() {
+            voters.push((*member, graph.register_peer(*member)?));
+            peers.insert(
+                *member,
+                PeerState::Present(PeerFlags::VOTE | PeerFlags::SEND | PeerFlags::RECV),
+            );
+        }
+        let elections = Elections::new(VoterSet::new(voters), config.consensus_mode, coin)?;
+        let mut parsec = Parsec {
+            key,
+            our_id,
+            config,
+            graph,
+            elections,
+            peers,
+            our_last: None,
+            our_votes: Vec::new(),
+            answered_requests: BTreeSet::new(),
+            answered_responses: BTreeSet::new(),
+            held: Vec::new(),
+            held_hashes: BTreeSet::new(),
+            next_sequence: 0,
+            removed: false,
+            replaying: false,
+        };
+        let mut step = Step::default();
+        parsec.create_own(&mut step, |_| Cause::Initial)?;
+        let genesis = Observation::Genesis {
+            group: parsec.config.genesis_group.clone(),
+            related_info: parsec.config.related_info.clone(),
+        };
+        parsec.create_vote(&mut step, genesis)?;
+        Ok((parsec, step))
+    }
+
+    /// Our identity.
+    pub fn our_id(&self) -> &PeerId {
+        &self.our_id
+    }
+
+    /// The gossip graph.
+    pub fn graph(&self) -> &Graph<T> {
+        &self.graph
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The current election's voters, ascending.
+    pub fn voters(&self) -> &[PeerId] {
+        self.elections.voters().ids()
+    }
+
+    /// The state of `peer`, if known.
+    pub fn peer_state(&self, peer: &PeerId) -> Option<PeerState> {
+        self.peers.get(peer).copied()
+    }
+
+    /// Whether we have been removed (then nothing more is processed).
+    pub fn is_removed(&self) -> bool {
+        self.removed
+    }
+
+    fn flags(&self, peer: &PeerId) -> PeerFlags {
+        self.peers
+            .get(peer)
+            .map_or(PeerFlags::NONE, PeerState::flags)
+    }
+
+    /// The peers we may gossip to: every other peer with `DKG` and `RECV`, if we may send.
+    pub fn gossip_recipients(&self) -> Vec<PeerId> {
+        if self.removed || !self.flags(&self.our_id).contains(PeerFlags::SEND) {
+            return Vec::new();
+        }
+        self.peers
+            .iter()
+            .filter(|(id, state)| {
+                **id != self.our_id && state.has(PeerFlags::DKG) && state.has(PeerFlags::RECV)
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Whether we voted for `observation`.
+    pub fn have_voted_for(&self, observation: &Observation<T>) -> bool {
+        match self.key_of(observation) {
+            Ok(key) => self.our_votes.iter().any(|(k, _)| *k == key),
+            Err(_) => false,
+        }
+    }
+
+    /// Our votes that are not decided yet, in voting order.
+    pub fn our_unpolled_observations(&self) -> impl Iterator<Item = &Observation<T>> {
+        self.our_votes
+            .iter()
+            .filter(|(key, _)| !self.elections.is_decided(key))
+            .map(|(_, observation)| observation)
+    }
+
+    fn key_of(&self, observation: &Observation<T>) -> Result<ObservationKey, Error> {
+        let hash = observation
+            .hash()
+            .map_err(|e| Error::OwnEvent(EventError::from(e)))?;
+        Ok(observation.key(hash, self.our_id, self.config.consensus_mode))
+    }
+
+    /// Votes for `observation` (spec §4.7).
+    pub fn vote_for(&mut self, observation: Observation<T>) -> Result<Step<T>, Error> {
+        if self.removed {
+            return Err(Error::Removed);
+        }
+        if !self.flags(&self.our_id).contains(PeerFlags::VOTE) {
+            return Err(Error::NotPermitted("we are not a voter"));
+        }
+        if matches!(
+            observation,
+            Observation::Accusation { .. } | Observation::DkgResult { .. }
+        ) {
+            return Err(Error::ForbiddenObservation);
+        }
+        let size = encoding::encoded_len(&observation).map_err(|e| Error::OwnEvent(e.into()))?;
+        if size > self.config.event_limits.max_observation_bytes {
+            return Err(Error::ObservationTooLarge {
+                size,
+                limit: self.config.event_limits.max_observation_bytes,
+            });
+        }
+        if self.have_voted_for(&observation) {
+            return Err(Error::DuplicateVote);
+        }
+        let mut step = Step::default();
+        self.create_vote(&mut step, observation)?;
+        if self.voters() == [self.our_id] {
+            // A sole voter needs a sync event to carry its interesting content.
+            let us = self.our_id;
+            self.create_own(&mut step, |self_parent| Cause::Requesting {
+                self_parent,
+                recipient: us,
+            })?;
+        }
+        self.release_held(&mut step)?;
+        Ok(step)
+    }
+
+    /// Starts a sync with `peer`: creates our `Requesting` and returns the request carrying
+    /// every event `peer` may lack (spec §4.3).
+    pub fn create_gossip(&mut self, peer: PeerId) -> Result<Step<T>, Error> {
+        if self.removed {
+            return Err(Error::Removed);
+        }
+        if !self.peers.contains_key(&peer) || peer == self.our_id {
+            return Err(Error::UnknownPeer(peer));
+        }
+        if !self.flags(&self.our_id).contains(PeerFlags::SEND) {
+            return Err(Error::NotPermitted("we may not send gossip"));
+        }
+        if !self.flags(&peer).contains(PeerFlags::DKG | PeerFlags::RECV) {
+            return Err(Error::NotPermitted("the peer may not receive gossip"));
+        }
+        let mut step = Step::default();
+        self.create_own(&mut step, |self_parent| Cause::Requesting {
+            self_parent,
+            recipient: peer,
+        })?;
+        self.release_held(&mut step)?;
+        let request = self.messages_for(peer, true)?;
+        step.send.extend(request);
+        Ok(step)
+    }
+
+    /// Handles any message from `sender`.
+    pub fn handle_message(
+        &mut self,
+        sender: PeerId,
+        message: WireMessage<T>,
+    ) -> Result<Step<T>, Error> {
+        match message {
+            WireMessage::Request { events } => self.handle_request(sender, events),
+            WireMessage::Response { events } => self.handle_response(sender, events),
+            WireMessage::Events { events } => self.handle_events(sender, events),
+        }
+    }
+
+    /// Decodes `bytes` from `sender` and handles the message; undecodable bytes are a fault.
+    pub fn handle_bytes(&mut self, sender: PeerId, bytes: &[u8]) -> Result<Step<T>, Error> {
+        match wire::decode(bytes, &self.config.wire_limits) {
+            Ok(message) => self.handle_message(sender, message),
+            Err(error) => {
+                let mut step = Step::default();
+                let kind = match error {
+                    parsec_graph::WireError::TooLarge { .. }
+                    | parsec_graph::WireError::TooManyEvents { .. } => FaultKind::OversizedMessage,
+                    _ => FaultKind::MalformedMessage,
+                };
+                step.fault(sender, None, kind);
+                Ok(step)
+            }
+        }
+    }
+
+    /// Whether a message from `sender` may be handled at all (spec §4.4 step 1).
+    fn accepts_from(&self, step: &mut Step<T>, sender: &PeerId) -> bool {
+        if self.removed {
+            return false;
+        }
+        if *sender == self.our_id || !self.flags(sender).contains(PeerFlags::SEND) {
+            step.fault(*sender, None, FaultKind::UnexpectedSender);
+            return false;
+        }
+        true
+    }
+
+    /// Handles a leading chunk of a large sync: events only, no reply.
+    pub fn handle_events(
+        &mut self,
+        sender: PeerId,
+        events: Vec<PackedEvent<T>>,
+    ) -> Result<Step<T>, Error> {
+        let mut step = Step::default();
+        if !self.accepts_from(&mut step, &sender) {
+            return Ok(step);
+        }
+        self.receive_events(&mut step, sender, events)?;
+        self.release_held(&mut step)?;
+        Ok(step)
+    }
+
+    /// Handles a sync request and answers it (spec §4.4).
+    pub fn handle_request(
+        &mut self,
+        sender: PeerId,
+        events: Vec<PackedEvent<T>>,
+    ) -> Result<Step<T>, Error> {
+        let mut step = Step::default();
+        if !self.accepts_from(&mut step, &sender) {
+            return Ok(step);
+        }
+        let Some(last) = events.last() else {
+            step.fault(sender, None, FaultKind::MalformedMessage);
+            return Ok(step);
+        };
+        let Ok(last_hash) = last.hash() else {
+            step.fault(sender, None, FaultKind::MalformedMessage);
+            return Ok(step);
+        };
+        let completed = self.receive_events(&mut step, sender, events)?;
+        self.release_held(&mut step)?;
+        if !completed || self.removed {
+            return Ok(step);
+        }
+        let Some(last) = self.graph.index_of(&last_hash) else {
+            return Ok(step);
+        };
+        let node = self.graph.node(last);
+        let proper = *self.graph.peer_id(node.creator()) == sender
+            && matches!(node.event().cause(), Cause::Requesting { recipient, .. } if *recipient == self.our_id);
+        if !proper {
+            step.fault(sender, None, FaultKind::InvalidMessage);
+            return Ok(step);
+        }
+        if self.answered_requests.contains(&last_hash) {
+            return Ok(step);
+        }
+        self.answered_requests.insert(last_hash);
+        self.create_own(&mut step, |self_parent| Cause::Request {
+            self_parent,
+            other_parent: last_hash,
+        })?;
+        self.release_held(&mut step)?;
+        let response = self.messages_for(sender, false)?;
+        step.send.extend(response);
+        Ok(step)
+    }
+
+    /// Handles a sync response (spec §4.5).
+    pub fn handle_response(
+        &mut self,
+        sender: PeerId,
+        events: Vec<PackedEvent<T>>,
+    ) -> Result<Step<T>, Error> {
+        let mut step = Step::default();
+        if events.is_empty() || !self.accepts_from(&mut step, &sender) {
+            return Ok(step);
+        }
+        let Some(Ok(last_hash)) = events.last().map(PackedEvent::hash) else {
+            step.fault(sender, None, FaultKind::MalformedMessage);
+            return Ok(step);
+        };
+        let completed = self.receive_events(&mut step, sender, events)?;
+        self.release_held(&mut step)?;
+        if !completed || self.removed {
+            return Ok(step);
+        }
+        let Some(last) = self.graph.index_of(&last_hash) else {
+            return Ok(step);
+        };
+        // L's nearest sync self-ancestor must be a Request answering a Requesting of ours.
+        let node = self.graph.node(last);
+        let sync = if node.is_sync() {
+            Some(last)
+        } else {
+            node.self_sync_parent()
+        };
+        let answered = sync.and_then(|s| {
+            let request = self.graph.node(s);
+            let Cause::Request { other_parent, .. } = request.event().cause() else {
+                return None;
+            };
+            let requesting = self.graph.node(self.graph.index_of(other_parent)?);
+            let ours = *self.graph.peer_id(requesting.creator()) == self.our_id
+                && requesting.kind() == CauseKind::Requesting;
+            (ours && *self.graph.peer_id(request.creator()) == sender).then(|| *request.hash())
+        });
+        let Some(request_hash) = answered else {
+            step.fault(sender, None, FaultKind::InvalidMessage);
+            return Ok(step);
+        };
+        if !self.answered_responses.insert(request_hash) {
+            return Ok(step);
+        }
+        self.create_own(&mut step, |self_parent| Cause::Response {
+            self_parent,
+            other_parent: last_hash,
+        })?;
+        self.release_held(&mut step)?;
+        Ok(step)
+    }
+
+    /// Feeds one recorded event through the full insertion path as if received from its
+    /// creator, our own events included (conformance replays; spec §16.7).
+    #[cfg(feature = "replay")]
+    pub fn replay_event(&mut self, event: PackedEvent<T>) -> Result<Step<T>, Error> {
+        let mut step = Step::default();
+        let sender = event.content.creator;
+        self.replaying = true;
+        let result = self
+            .receive_events(&mut step, sender, vec![event])
+            .and_then(|_| self.release_held(&mut step));
+        self.replaying = false;
+        result.map(|()| step)
+    }
+
+    /// Number of events held in the future buffer.
+    pub fn held_events(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Verifies and places each event in order; false if handling stopped at a bad event.
+    fn receive_events(
+        &mut self,
+        step: &mut Step<T>,
+        sender: PeerId,
+        events: Vec<PackedEvent<T>>,
+    ) -> Result<bool, Error> {
+        for packed in events {
+            let creator = packed.content.creator;
+            let Ok(hash) = packed.hash() else {
+                step.fault(sender, Some(creator), FaultKind::MalformedMessage);
+                return Ok(false);
+            };
+            if self.graph.contains(&hash) || self.held_hashes.contains(&hash) {
+                continue;
+            }
+            if creator == self.our_id && !self.replaying {
+                return Err(Error::LostState(hash));
+            }
+            let event = match packed.verify(&self.config.event_limits) {
+                Ok(event) => event,
+                Err(EventError::BadSignature | EventError::BadVoteSignature) => {
+                    step.fault(sender, Some(creator), FaultKind::BadSignature);
+                    return Ok(false);
+                }
+                Err(error) => {
+                    step.fault(sender, Some(creator), FaultKind::InvalidEvent(error));
+                    return Ok(false);
+                }
+            };
+            match self.place(step, sender, event)? {
+                Placed::Inserted | Placed::Held => {}
+                Placed::Rejected => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    fn is_permitted(&self, creator: &PeerId) -> bool {
+        *creator == self.our_id || self.flags(creator).contains(PeerFlags::SEND)
+    }
+
+    /// Inserts `event` now if it can be, with any held ancestors it needs (spec §5.3 rule b),
+    /// or holds it.
+    fn place(
+        &mut self,
+        step: &mut Step<T>,
+        sender: PeerId,
+        event: Event<T>,
+    ) -> Result<Placed, Error> {
+        let missing: Vec<EventHash> = [event.cause().self_parent(), event.cause().other_parent()]
+            .into_iter()
+            .flatten()
+            .filter(|parent| !self.graph.contains(parent))
+            .copied()
+            .collect();
+        if !self.is_permitted(event.creator()) {
+            self.hold(step, sender, event);
+            return Ok(Placed::Held);
+        }
+        if !missing.is_empty() {
+            match self.held_ancestors(&missing) {
+                Some(order) => {
+                    for held in self.take_held(order) {
+                        if let Placed::Rejected = self.insert_now(step, held.sender, held.event)? {
+                            return Ok(Placed::Rejected);
+                        }
+                    }
+                }
+                None => {
+                    self.hold(step, sender, event);
+                    return Ok(Placed::Held);
+                }
+            }
+        }
+        self.insert_now(step, sender, event)
+    }
+
+    /// The held events needed to supply `missing`, in insertion order, if all are held.
+    fn held_ancestors(&self, missing: &[EventHash]) -> Option<Vec<usize>> {
+        if self.held.is_empty() {
+            return None;
+        }
+        let position: BTreeMap<EventHash, usize> = self
+            .held
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (*h.event.hash(), i))
+            .collect();
+        let mut needed = BTreeSet::new();
+        let mut stack: Vec<EventHash> = missing.to_vec();
+        while let Some(hash) = stack.pop() {
+            if self.graph.contains(&hash) {
+                continue;
+            }
+            let &i = position.get(&hash)?;
+            if needed.insert(i) {
+                let event = &self.held[i].event;
+                stack.extend(
+                    [event.cause().self_parent(), event.cause().other_parent()]
+                        .into_iter()
+                        .flatten()
+                        .copied(),
+                );
+            }
+        }
+        Some(self.topological(needed.into_iter().collect()))
+    }
+
+    /// Orders held events parents first, ties by (creator, index, hash) (spec §5.3).
+    fn topological(&self, mut pending: Vec<usize>) -> Vec<usize> {
+        let mut order = Vec::with_capacity(pending.len());
+        let mut placed: BTreeSet<EventHash> = BTreeSet::new();
+        while !pending.is_empty() {
+            let ready = pending
+                .iter()
+                .enumerate()
+                .filter(|&(_, &i)| {
+                    let event = &self.held[i].event;
+                    [event.cause().self_parent(), event.cause().other_parent()]
+                        .into_iter()
+                        .flatten()
+                        .all(|p| self.graph.contains(p) || placed.contains(p))
+                })
+                .min_by_key(|&(_, &i)| {
+                    let event = &self.held[i].event;
+                    (*event.creator(), event.index(), *event.hash())
+                })
+                .map(|(at, &i)| (at, i));
+            let Some((at, i)) = ready else {
+                break;
+            };
+            pending.swap_remove(at);
+            placed.insert(*self.held[i].event.hash());
+            order.push(i);
+        }
+        order
+    }
+
+    /// Removes the held events at `order` (indices into `held`) and returns them in order.
+    fn take_held(&mut self, order: Vec<usize>) -> Vec<Held<T>> {
+        let mut slots: Vec<Option<Held<T>>> = self.held.drain(..).map(Some).collect();
+        let taken: Vec<Held<T>> = order.iter().filter_map(|&i| slots[i].take()).collect();
+        self.held = slots.into_iter().flatten().collect();
+        for held in &taken {
+            self.held_hashes.remove(held.event.hash());
+        }
+        taken
+    }
+
+    fn hold(&mut self, step: &mut Step<T>, sender: PeerId, event: Event<T>) {
+        let from_sender = self.held.iter().filter(|h| h.sender == sender).count();
+        if from_sender >= self.config.max_future_events_per_peer
+            && let Some(oldest) = self.held.iter().position(|h| h.sender == sender)
+        {
+            let dropped = self.held.remove(oldest);
+            self.held_hashes.remove(dropped.event.hash());
+            step.fault(
+                sender,
+                Some(*dropped.event.creator()),
+                FaultKind::BufferOverflow,
+            );
+        }
+        if self.held.len() >= self.config.max_future_events_total {
+            let dropped = self.held.remove(0);
+            self.held_hashes.remove(dropped.event.hash());
+            step.fault(
+                dropped.sender,
+                Some(*dropped.event.creator()),
+                FaultKind::BufferOverflow,
+            );
+        }
+        tracing::debug!(hash = %event.hash(), creator = %event.creator(), "holding event");
+        self.held_hashes.insert(*event.hash());
+        self.held.push(Held { sender, event });
+    }
+
+    /// Inserts the held events that can now be inserted, until none can (spec §4.4, §5.3).
+    fn release_held(&mut self, step: &mut Step<T>) -> Result<(), Error> {
+        loop {
+            if self.held.is_empty() || self.removed {
+                return Ok(());
+            }
+            let ready: Vec<usize> = (0..self.held.len())
+                .filter(|&i| {
+                    let event = &self.held[i].event;
+                    self.is_permitted(event.creator())
+                        && [event.cause().self_parent(), event.cause().other_parent()]
+                            .into_iter()
+                            .flatten()
+                            .all(|p| self.graph.contains(p))
+                })
+                .collect();
+            if ready.is_empty() {
+                return Ok(());
+            }
+            let order = self.topological(ready);
+            let batch = self.take_held(order);
+            for held in batch {
+                if self.graph.contains(held.event.hash()) {
+                    continue;
+                }
+                let _ = self.place(step, held.sender, held.event)?;
+            }
+        }
+    }
+
+    /// Inserts a verified event whose parents are present and evaluates it.
+    fn insert_now(
+        &mut self,
+        step: &mut Step<T>,
+        sender: PeerId,
+        event: Event<T>,
+    ) -> Result<Placed, Error> {
+        let creator = *event.creator();
+        let packed = event.packed().clone();
+        let inserted = match self.graph.insert(event) {
+            Ok(inserted) => inserted,
+            Err(error) => {
+                step.fault(sender, Some(creator), FaultKind::InvalidParents(error));
+                return Ok(Placed::Rejected);
+            }
+        };
+        let Inserted::New { index, fork } = inserted else {
+            return Ok(Placed::Inserted);
+        };
+        if let Some(fork) = fork
+            && fork.creator != self.our_id
+        {
+            step.fault(
+                sender,
+                Some(fork.creator),
+                FaultKind::Fork { index: fork.index },
+            );
+        }
+        step.persist.push(packed);
+        if creator != self.our_id
+            && let Some(PeerState::Present(flags)) = self.peers.get_mut(&creator)
+        {
+            *flags = *flags | PeerFlags::RECV;
+        }
+        self.process(step, index)?;
+        Ok(Placed::Inserted)
+    }
+
+    /// Evaluates a newly inserted event and runs any decision cascade (spec §6.2, §8.7).
+    fn process(&mut self, step: &mut Step<T>, index: EventIndex) -> Result<(), Error> {
+        if self.removed {
+            return Ok(());
+        }
+        let mut decision = self.elections.on_insert(&self.graph, index)?;
+        while let Some(decided) = decision {
+            let voters = self.apply_decision(step, &decided)?;
+            if self.removed {
+                return Ok(());
+            }
+            decision = self.elections.start_next_election(&self.graph, voters)?;
+        }
+        Ok(())
+    }
+
+    /// Turns a decision into blocks and applies its membership changes (spec §5.4, §8.3).
+    fn apply_decision(
+        &mut self,
+        step: &mut Step<T>,
+        decision: &Decision,
+    ) -> Result<VoterSet, Error> {
+        let mut voters: BTreeSet<PeerId> = decision.voters.iter().copied().collect();
+        let mut position = 0u32;
+        tracing::debug!(
+            election = decision.election,
+            keys = decision.keys.len(),
+            "decided"
+        );
+        for (i, votes) in decision.votes.iter().enumerate() {
+            let vote_of = |at: EventIndex| {
+                let node = self.graph.node(at);
+                node.event()
+                    .vote()
+                    .map(|vote| (*self.graph.peer_id(node.creator()), vote))
+            };
+            let proofs: Vec<_> = votes
+                .iter()
+                .filter_map(|&at| vote_of(at))
+                .map(|(voter, vote)| vote.proof(voter))
+                .collect();
+            let block_payload = votes.first().and_then(|&at| vote_of(at)).map(|(_, v)| v);
+            if let Some(vote) = block_payload
+                && !vote.observation.is_internal()
+            {
+                step.blocks.push(Block {
+                    payload: vote.observation.clone(),
+                    proofs,
+                    sequence: self.next_sequence,
+                    election: decision.election,
+                    position,
+                });
+                self.next_sequence += 1;
+                position += 1;
+            }
+            let Some(observation) = decision
+                .first_votes
+                .get(i)
+                .copied()
+                .flatten()
+                .and_then(vote_of)
+                .map(|(_, v)| v.observation.clone())
+            else {
+                continue;
+            };
+            match observation {
+                Observation::Add { peer_id, .. } => self.apply_add(&mut voters, peer_id),
+                Observation::Remove { peer_id, .. } => {
+                    self.apply_remove(&mut voters, peer_id, decision.at)
+                }
+                Observation::Accusation { offender, .. } => {
+                    self.apply_remove(&mut voters, offender, decision.at)
+                }
+                _ => {}
+            }
+        }
+        for block in step.blocks.iter().rev().take(position as usize).rev() {
+            tracing::info!(
+                sequence = block.sequence,
+                election = block.election,
+                "block"
+            );
+        }
+        let mut set = Vec::with_capacity(voters.len());
+        for voter in voters {
+            set.push((voter, self.graph.register_peer(voter)?));
+        }
+        Ok(VoterSet::new(set))
+    }
+
+    fn apply_add(&mut self, voters: &mut BTreeSet<PeerId>, peer: PeerId) {
+        if voters.contains(&peer) || matches!(self.peers.get(&peer), Some(PeerState::Removed(_))) {
+            return;
+        }
+        let everyone_receives = voters
+            .iter()
+            .filter(|v| **v != self.our_id && **v != peer)
+            .all(|v| self.flags(v).contains(PeerFlags::RECV));
+        let mut flags = self.flags(&peer) | PeerFlags::VOTE | PeerFlags::SEND;
+        if everyone_receives {
+            flags = flags | PeerFlags::RECV;
+        }
+        self.peers.insert(peer, PeerState::Present(flags));
+        voters.insert(peer);
+    }
+
+    fn apply_remove(&mut self, voters: &mut BTreeSet<PeerId>, peer: PeerId, at: EventIndex) {
+        if matches!(self.peers.get(&peer), Some(PeerState::Removed(_))) {
+            return;
+        }
+        self.peers.insert(peer, PeerState::Removed(at));
+        voters.remove(&peer);
+        if peer == self.our_id {
+            tracing::info!("we have been removed; stopping");
+            self.removed = true;
+        }
+    }
+
+    fn create_vote(
+        &mut self,
+        step: &mut Step<T>,
+        observation: Observation<T>,
+    ) -> Result<(), Error> {
+        let key = self.key_of(&observation)?;
+        let vote =
+            Vote::new(observation.clone(), &self.key).map_err(|e| Error::OwnEvent(e.into()))?;
+        self.create_own(step, |self_parent| Cause::Observation { self_parent, vote })?;
+        self.our_votes.push((key, observation));
+        Ok(())
+    }
+
+    /// Creates, inserts and evaluates our next event.
+    fn create_own(
+        &mut self,
+        step: &mut Step<T>,
+        cause: impl FnOnce(EventHash) -> Cause<T>,
+    ) -> Result<EventIndex, Error> {
+        let (index, cause) = match self.our_last {
+            None => (0, Cause::Initial),
+            Some(last) => {
+                let node = self.graph.node(last);
+                (node.creator_index() + 1, cause(*node.hash()))
+            }
+        };
+        let content = EventContent {
+            creator: self.our_id,
+            index,
+            cause,
+            coin_shares: if index == 0 {
+                Vec::new()
+            } else {
+                self.elections.coin_mut().take_outgoing()
+            },
+        };
+        let event = content.sign(&self.key, &self.config.event_limits)?;
+        let hash = *event.hash();
+        match self.insert_now(step, self.our_id, event)? {
+            Placed::Inserted => {}
+            Placed::Held | Placed::Rejected => {
+                return Err(Error::OwnInsert(InsertError::UnknownSelfParent(hash)));
+            }
+        }
+        let at = self
+            .graph
+            .index_of(&hash)
+            .ok_or(Error::OwnInsert(InsertError::UnknownSelfParent(hash)))?;
+        self.our_last = Some(at);
+        Ok(at)
+    }
+
+    /// The request or response for `peer`: every event it may lack, chunked within limits.
+    fn messages_for(&self, peer: PeerId, request: bool) -> Result<Vec<Outgoing<T>>, Error> {
+        let events: Vec<PackedEvent<T>> = self
+            .graph
+            .events_to_send(&peer)
+            .into_iter()
+            .map(|at| self.graph.node(at).event().packed().clone())
+            .collect();
+        let limits = self.config.wire_limits;
+        // Leave room for the message tag and length.
+        let budget = limits.max_message_bytes.saturating_sub(16);
+        let mut chunks: Vec<Vec<PackedEvent<T>>> = vec![Vec::new()];
+        let mut size = 0usize;
+        for event in events {
+            let len = encoding::encoded_len(&event).map_err(|e| Error::OwnEvent(e.into()))?;
+            let full = chunks
+                .last()
+                .is_some_and(|c| c.len() >= limits.max_events_per_message);
+            if full || (size + len > budget && chunks.last().is_some_and(|c| !c.is_empty())) {
+                chunks.push(Vec::new());
+                size = 0;
+            }
+            size += len;
+            if let Some(chunk) = chunks.last_mut() {
+                chunk.push(event);
+            }
+        }
+        let last = chunks.len() - 1;
+        Ok(chunks
+            .into_iter()
+            .enumerate()
+            .map(|(i, events)| Outgoing {
+                to: peer,
+                message: if i < last {
+                    WireMessage::Events { events }
+                } else if request {
+                    WireMessage::Request { events }
+                } else {
+                    WireMessage::Response { events }
+                },
+            })
+            .collect())
+    }
+
+    /// The consensus mode.
+    pub fn consensus_mode(&self) -> ConsensusMode {
+        self.config.consensus_mode
+    }
+}

@@ -1,0 +1,93 @@
+//! Local errors and peer faults (spec §14.1).
+
+use parsec_graph::{EventError, EventHash, InsertError, PeerId, WireError};
+use parsec_meta_election::ElectionError;
+
+/// Local misuse or failure. A peer's bad data is never an `Error`: it is a [`Fault`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is unusable.
+    #[error("bad configuration: {0}")]
+    Config(&'static str),
+    /// We are not in the genesis group we were asked to start.
+    #[error("we are not a member of the genesis group")]
+    NotInGenesisGroup,
+    /// The peer is not known.
+    #[error("unknown peer {0}")]
+    UnknownPeer(PeerId),
+    /// The call needs a state we (or the peer) do not have.
+    #[error("not permitted: {0}")]
+    NotPermitted(&'static str),
+    /// We already voted for this observation.
+    #[error("we already voted for this observation")]
+    DuplicateVote,
+    /// Applications cannot vote this observation (accusations, DKG results).
+    #[error("this observation cannot be voted by the application")]
+    ForbiddenObservation,
+    /// The observation is larger than `max_observation_bytes`.
+    #[error("observation of {size} bytes exceeds the limit of {limit}")]
+    ObservationTooLarge {
+        /// Its encoded size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// We have been removed and process nothing more.
+    #[error("we have been removed from the section")]
+    Removed,
+    /// A peer sent an event created by us that we do not hold: our store lost data, and
+    /// continuing could fork our own chain.
+    #[error("received our own event {0} that we do not hold: local state was lost")]
+    LostState(EventHash),
+    /// Our own event could not be made (encoding or limits).
+    #[error("cannot create our own event: {0}")]
+    OwnEvent(#[from] EventError),
+    /// Our own event did not fit the graph (an internal bug).
+    #[error("cannot insert our own event: {0}")]
+    OwnInsert(#[from] InsertError),
+    /// The election state was misused (an internal bug).
+    #[error("election state: {0}")]
+    Election(#[from] ElectionError),
+    /// A message of ours cannot be encoded within the limits.
+    #[error("cannot encode a message: {0}")]
+    Wire(#[from] WireError),
+}
+
+/// What was wrong with what a peer sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// Undecodable bytes, trailing bytes, or an empty request.
+    MalformedMessage,
+    /// A message over the size or event-count limit.
+    OversizedMessage,
+    /// A message from an unknown peer or one we do not accept events from.
+    UnexpectedSender,
+    /// An event or vote signature that does not verify.
+    BadSignature,
+    /// An event that breaks a structural rule.
+    InvalidEvent(EventError),
+    /// An event that does not fit the graph (parents, index).
+    InvalidParents(InsertError),
+    /// Two events of one creator with the same index (the event is kept).
+    Fork {
+        /// The index of the forked slot.
+        index: u64,
+    },
+    /// A held event was dropped because the future buffer was full.
+    BufferOverflow,
+    /// The last event of a request or response is not the sync event it must be.
+    InvalidMessage,
+}
+
+/// A peer's bad input, reported in [`crate::Step::faults`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// The peer that sent the bytes.
+    pub sender: PeerId,
+    /// The creator of the offending event, when it is not the sender.
+    pub creator: Option<PeerId>,
+    /// What was wrong.
+    pub kind: FaultKind,
+}

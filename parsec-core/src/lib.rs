@@ -1,0 +1,70 @@
+//! `parsec-core`: the sans-I/O PARSEC consensus engine.
+//!
+//! Sits on `parsec-graph`, `parsec-coin` and `parsec-meta-election`, below the adapters and
+//! the node. [`Parsec`] takes inputs (votes, gossip messages) and returns a [`Step`]: events
+//! to persist, messages to send, blocks decided, faults seen. It never performs I/O, spawns
+//! a thread or reads a clock; a driver moves the bytes and makes `persist` durable before
+//! sending anything.
+//!
+//! ```
+//! use parsec_coin::ParityCoin;
+//! use parsec_core::{Config, Parsec};
+//! use parsec_graph::{ConsensusMode, Observation, SecretKey};
+//!
+//! // Four genesis members gossip until every one of them has decided two votes.
+//! let keys: Vec<SecretKey> = (1..=4u8).map(|i| SecretKey::from_seed([i; 32])).collect();
+//! let group = keys.iter().map(SecretKey::peer_id).collect();
+//! let config = Config::new(group, ConsensusMode::Supermajority);
+//! let mut peers = Vec::new();
+//! let mut blocks = vec![Vec::new(); keys.len()];
+//! for key in &keys {
+//!     let (peer, step) = Parsec::<String, _>::from_genesis(key.clone(), config.clone(), ParityCoin)?;
+//!     peers.push(peer);
+//!     assert!(step.send.is_empty());
+//! }
+//! for peer in &mut peers {
+//!     let step = peer.vote_for(Observation::OpaquePayload("tx".to_string()))?;
+//!     assert!(step.blocks.is_empty());
+//! }
+//! // Round-robin syncs: each peer sends a request and handles the response.
+//! for round in 0..40 {
+//!     for i in 0..peers.len() {
+//!         let j = (i + 1 + round % (peers.len() - 1)) % peers.len();
+//!         let to = *peers[j].our_id();
+//!         let from = *peers[i].our_id();
+//!         let step = peers[i].create_gossip(to)?;
+//!         blocks[i].extend(step.blocks);
+//!         for out in step.send {
+//!             let reply = peers[j].handle_message(from, out.message)?;
+//!             blocks[j].extend(reply.blocks);
+//!             for back in reply.send {
+//!                 let step = peers[i].handle_message(to, back.message)?;
+//!                 blocks[i].extend(step.blocks);
+//!             }
+//!         }
+//!     }
+//! }
+//! // Genesis, then the payload, identically everywhere.
+//! for peer_blocks in &blocks {
+//!     let payloads: Vec<_> = peer_blocks.iter().map(|b| b.payload.clone()).collect();
+//!     assert_eq!(payloads.len(), 2);
+//!     assert_eq!(payloads[1], Observation::OpaquePayload("tx".to_string()));
+//!     assert!(peer_blocks.iter().all(|b| b.verify(peers[0].voters())));
+//! }
+//! # Ok::<(), parsec_core::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod block;
+mod config;
+mod engine;
+mod error;
+mod peers;
+
+pub use block::Block;
+pub use config::Config;
+pub use engine::{Outgoing, Parsec, Step};
+pub use error::{Error, Fault, FaultKind};
+pub use parsec_coin::CommonCoin;
+pub use peers::{PeerFlags, PeerState};

@@ -1,0 +1,780 @@
+//! The sequence of meta-elections over one peer's graph (spec §6, §8.1, §8.2, §8.5, §8.6).
+//!
+//! # How it works
+//!
+//! Every inserted event is evaluated once, in insertion order, in the current election.
+//! A voter's sync event gets a *meta-event*: its interesting content (the undecided keys
+//! that became interesting in its ancestry), whether it is an observer, and, from its
+//! creator's observer on, one meta-vote list per candidate. When every list of an event
+//! ends decided, the keys nominated by the candidates decided `true` form the decided
+//! group, and the next election starts from the earliest undecided vote.
+//!
+//! Content is kept incremental: per voter we keep a tally of the undecided votes in the
+//! ancestry of its latest sync event (a cursor per creator over that creator's votes, which
+//! the creator's chain adds in index order), so each event only looks at votes it has not
+//! seen before. After a decision with an unchanged voter set, meta-events before the old
+//! election's first observer keep their content minus the decided keys (the original's
+//! reuse procedure, §8.6); a changed voter set re-evaluates everything from the restart
+//! point (§8.5).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use parsec_coin::{CoinContext, CoinId, CommonCoin, ElectionInfo};
+use parsec_graph::{
+    ConsensusMode, EventIndex, Graph, ObservationHash, ObservationKey, Payload, PeerId, PeerIndex,
+    encoding,
+};
+
+use crate::metavote::{MetaVote, Thresholds, advance};
+
+/// The voters of one election with their local numbers, in `PeerId` order. A voter's
+/// position in this order is its *slot*: candidates and lists are indexed by slot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VoterSet {
+    ids: Vec<PeerId>,
+    indices: Vec<PeerIndex>,
+    slot_of: Vec<Option<u32>>,
+}
+
+impl VoterSet {
+    /// The voter set of `(PeerId, PeerIndex)` pairs (any order; duplicates ignored).
+    pub fn new(mut voters: Vec<(PeerId, PeerIndex)>) -> Self {
+        voters.sort();
+        voters.dedup();
+        let mut slot_of = Vec::new();
+        for (slot, (_, index)) in voters.iter().enumerate() {
+            if slot_of.len() <= index.get() {
+                slot_of.resize(index.get() + 1, None);
+            }
+            slot_of[index.get()] = Some(slot as u32);
+        }
+        VoterSet {
+            ids: voters.iter().map(|(id, _)| *id).collect(),
+            indices: voters.iter().map(|(_, index)| *index).collect(),
+            slot_of,
+        }
+    }
+
+    /// Number of voters.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The voters' identities, ascending.
+    pub fn ids(&self) -> &[PeerId] {
+        &self.ids
+    }
+
+    /// The slot of a local peer number, if that peer votes.
+    pub fn slot(&self, peer: PeerIndex) -> Option<usize> {
+        self.slot_of
+            .get(peer.get())
+            .copied()
+            .flatten()
+            .map(|s| s as usize)
+    }
+
+    /// Whether `peer` votes.
+    pub fn contains(&self, peer: PeerIndex) -> bool {
+        self.slot(peer).is_some()
+    }
+}
+
+/// What one election decided, at which event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The election's number.
+    pub election: u64,
+    /// The event at which it was decided.
+    pub at: EventIndex,
+    /// The decided keys, in decided order (never empty).
+    pub keys: Vec<ObservationKey>,
+    /// Per key: the vote events by voters of this election, one per voter (its latest).
+    pub votes: Vec<Vec<EventIndex>>,
+    /// Per key: the earliest registered vote event for it, whoever voted (its observation
+    /// is needed for membership effects even when no voter voted it).
+    pub first_votes: Vec<Option<EventIndex>>,
+    /// The voters of the deciding election.
+    pub voters: Vec<PeerId>,
+}
+
+/// Observer status of a meta-event (spec §6.4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Observer {
+    None,
+    /// This event is its creator's observer; the observee slots.
+    This(Vec<u32>),
+    /// A self-ancestor was the observer.
+    After,
+}
+
+#[derive(Clone, Debug)]
+struct MetaEvent {
+    content: Vec<ObservationKey>,
+    observer: Observer,
+    /// One list per candidate slot, when the event has lists.
+    lists: Option<Box<[Vec<MetaVote>]>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct VoteRecord {
+    event: EventIndex,
+    creator: PeerIndex,
+    index: u64,
+    key: ObservationKey,
+    decided: bool,
+}
+
+/// What a voter's tally knows about one key.
+#[derive(Clone, Debug, Default)]
+struct KeyTally {
+    /// Voter slots whose votes for the key are in the ancestry (bitset).
+    voters: Vec<u64>,
+    count: usize,
+    /// Index of the tally owner's own earliest vote for the key.
+    own_index: Option<u64>,
+}
+
+/// The undecided votes in the ancestry of a voter's latest evaluated sync event.
+#[derive(Clone, Debug, Default)]
+struct Tally {
+    /// Per creator: how many of its vote records have been looked at.
+    cursors: Vec<usize>,
+    /// Records looked at but not (yet) in the ancestry: only with forks.
+    deferred: Vec<usize>,
+    keys: BTreeMap<ObservationKey, KeyTally>,
+    /// Keys interesting by their votes and not yet in the voter's content union.
+    ready: BTreeSet<ObservationKey>,
+}
+
+/// The meta-elections of one peer, generic over the coin.
+#[derive(Debug)]
+pub struct Elections<C> {
+    coin: C,
+    mode: ConsensusMode,
+    election: u64,
+    voters: VoterSet,
+    th: Thresholds,
+    previous_group_hash: [u8; 32],
+    records: Vec<VoteRecord>,
+    by_creator: Vec<Vec<usize>>,
+    undecided: BTreeMap<ObservationKey, Vec<usize>>,
+    decided_keys: BTreeSet<ObservationKey>,
+    decided_groups: u64,
+    meta: Vec<Option<MetaEvent>>,
+    observers: Vec<EventIndex>,
+    interesting: Vec<Vec<EventIndex>>,
+    union: Vec<BTreeSet<ObservationKey>>,
+    tallies: Vec<Tally>,
+    /// Set between a decision and the start of the next election.
+    restart_pending: bool,
+    /// Events evaluated so far (all positions below are evaluated).
+    evaluated: usize,
+}
+
+/// Misuse of the election state by the engine (never caused by peer data).
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ElectionError {
+    /// An event was fed while a decision awaited `start_next_election`.
+    #[error("a decision is pending: start the next election first")]
+    RestartPending,
+    /// `start_next_election` without a decision.
+    #[error("no decision is pending")]
+    NoDecision,
+    /// Events were fed out of insertion order.
+    #[error("event {got} fed, expected {expected}")]
+    OutOfOrder {
+        /// The position expected next.
+        expected: usize,
+        /// The position fed.
+        got: usize,
+    },
+    /// An election with no voters.
+    #[error("an election needs at least one voter")]
+    NoVoters,
+}
+
+impl<C: CommonCoin> Elections<C> {
+    /// Election 0 with `voters`.
+    pub fn new(voters: VoterSet, mode: ConsensusMode, coin: C) -> Result<Self, ElectionError> {
+        if voters.is_empty() {
+            return Err(ElectionError::NoVoters);
+        }
+        let n = voters.len();
+        Ok(Elections {
+            coin,
+            mode,
+            election: 0,
+            th: Thresholds::new(n),
+            voters,
+            previous_group_hash: [0; 32],
+            records: Vec::new(),
+            by_creator: Vec::new(),
+            undecided: BTreeMap::new(),
+            decided_keys: BTreeSet::new(),
+            decided_groups: 0,
+            meta: Vec::new(),
+            observers: Vec::new(),
+            interesting: vec![Vec::new(); n],
+            union: vec![BTreeSet::new(); n],
+            tallies: vec![Tally::default(); n],
+            restart_pending: false,
+            evaluated: 0,
+        })
+    }
+
+    /// The current election's number.
+    pub fn election(&self) -> u64 {
+        self.election
+    }
+
+    /// The current voters.
+    pub fn voters(&self) -> &VoterSet {
+        &self.voters
+    }
+
+    /// The consensus mode.
+    pub fn mode(&self) -> ConsensusMode {
+        self.mode
+    }
+
+    /// The coin.
+    pub fn coin(&self) -> &C {
+        &self.coin
+    }
+
+    /// The coin, mutably (to take outgoing data).
+    pub fn coin_mut(&mut self) -> &mut C {
+        &mut self.coin
+    }
+
+    /// Whether `key` was decided in an earlier election.
+    pub fn is_decided(&self, key: &ObservationKey) -> bool {
+        self.decided_keys.contains(key)
+    }
+
+    /// Whether an undecided vote for `key` is registered.
+    pub fn is_undecided(&self, key: &ObservationKey) -> bool {
+        self.undecided.contains_key(key)
+    }
+
+    /// Number of groups decided so far.
+    pub fn decided_groups(&self) -> u64 {
+        self.decided_groups
+    }
+
+    /// The group hash of the last decision (zeros before the first).
+    pub fn previous_group_hash(&self) -> &[u8; 32] {
+        &self.previous_group_hash
+    }
+
+    /// The key of a vote event, under this mode.
+    pub fn key_of<T: Payload>(
+        &self,
+        graph: &Graph<T>,
+        event: EventIndex,
+    ) -> Option<ObservationKey> {
+        let node = graph.node(event);
+        let vote = node.event().vote()?;
+        let hash = node.event().observation_hash()?;
+        Some(
+            vote.observation
+                .key(*hash, *graph.peer_id(node.creator()), self.mode),
+        )
+    }
+
+    /// Registers the newly inserted event `event` and evaluates it (spec §6.2). Events must
+    /// be fed in insertion order, each exactly once.
+    pub fn on_insert<T: Payload>(
+        &mut self,
+        graph: &Graph<T>,
+        event: EventIndex,
+    ) -> Result<Option<Decision>, ElectionError> {
+        if self.restart_pending {
+            return Err(ElectionError::RestartPending);
+        }
+        if event.get() != self.evaluated {
+            return Err(ElectionError::OutOfOrder {
+                expected: self.evaluated,
+                got: event.get(),
+            });
+        }
+        if let Some(key) = self.key_of(graph, event)
+            && !self.decided_keys.contains(&key)
+        {
+            let node = graph.node(event);
+            let id = self.records.len();
+            self.records.push(VoteRecord {
+                event,
+                creator: node.creator(),
+                index: node.creator_index(),
+                key,
+                decided: false,
+            });
+            let creator = node.creator().get();
+            if self.by_creator.len() <= creator {
+                self.by_creator.resize(creator + 1, Vec::new());
+            }
+            self.by_creator[creator].push(id);
+            self.undecided.entry(key).or_default().push(id);
+        }
+        self.meta.push(None);
+        self.evaluated += 1;
+        Ok(self.evaluate(graph, event, None))
+    }
+
+    /// Starts the election after a decision, with `voters` (the same set for no change),
+    /// and re-evaluates the graph from the restart point (spec §8.5, §8.6). Returns the
+    /// next decision if the re-evaluation reaches one (a cascade).
+    pub fn start_next_election<T: Payload>(
+        &mut self,
+        graph: &Graph<T>,
+        voters: VoterSet,
+    ) -> Result<Option<Decision>, ElectionError> {
+        if !self.restart_pending {
+            return Err(ElectionError::NoDecision);
+        }
+        if voters.is_empty() {
+            return Err(ElectionError::NoVoters);
+        }
+        self.restart_pending = false;
+        self.election += 1;
+        let end = self.evaluated;
+        let restart = self
+            .undecided
+            .values()
+            .flatten()
+            .map(|&id| self.records[id].event.get())
+            .min()
+            .unwrap_or(end);
+        let first_observer = self.observers.iter().map(|o| o.get()).min();
+        self.observers.clear();
+        for meta in &mut self.meta[..restart.min(end)] {
+            *meta = None;
+        }
+
+        if voters != self.voters {
+            let n = voters.len();
+            self.voters = voters;
+            self.th = Thresholds::new(n);
+            self.interesting = vec![Vec::new(); n];
+            self.union = vec![BTreeSet::new(); n];
+            self.tallies = vec![Tally::default(); n];
+            for meta in &mut self.meta[restart.min(end)..] {
+                *meta = None;
+            }
+            for position in restart..end {
+                let event = EventIndex::from(position);
+                if let Some(decision) = self.evaluate(graph, event, None) {
+                    return Ok(Some(decision));
+                }
+            }
+            return Ok(None);
+        }
+
+        let resume = restart.max(first_observer.unwrap_or(restart)).min(end);
+        for interesting in &mut self.interesting {
+            interesting.clear();
+        }
+        for union in &mut self.union {
+            union.clear();
+        }
+        for position in restart..resume {
+            let Some(meta) = self.meta[position].as_mut() else {
+                continue;
+            };
+            meta.observer = Observer::None;
+            meta.lists = None;
+            if !meta.content.is_empty() {
+                let creator = graph.node(EventIndex::from(position)).creator();
+                if let Some(slot) = self.voters.slot(creator) {
+                    self.interesting[slot].push(EventIndex::from(position));
+                    self.union[slot].extend(meta.content.iter().copied());
+                }
+            }
+        }
+        for position in resume..end {
+            let event = EventIndex::from(position);
+            let kept = self.meta[position].take().map(|meta| meta.content);
+            if let Some(decision) = self.evaluate(graph, event, kept) {
+                return Ok(Some(decision));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Evaluates one event in the current election; `kept` is the content it keeps from an
+    /// earlier election (already stripped of decided keys).
+    fn evaluate<T: Payload>(
+        &mut self,
+        graph: &Graph<T>,
+        event: EventIndex,
+        kept: Option<Vec<ObservationKey>>,
+    ) -> Option<Decision> {
+        let node = graph.node(event);
+        if node.is_sync()
+            && let Some(slot) = self.voters.slot(node.creator())
+        {
+            self.build_meta(graph, event, slot, kept);
+        }
+        self.decide_at(graph, event)
+    }
+
+    fn has_lists(&self, event: EventIndex) -> bool {
+        self.meta
+            .get(event.get())
+            .and_then(Option::as_ref)
+            .is_some_and(|m| m.lists.is_some())
+    }
+
+    fn build_meta<T: Payload>(
+        &mut self,
+        graph: &Graph<T>,
+        event: EventIndex,
+        slot: usize,
+        kept: Option<Vec<ObservationKey>>,
+    ) {
+        let n = self.voters.len();
+        let self_sync_parent = graph.node(event).self_sync_parent();
+        let parent_lists = self_sync_parent.is_some_and(|s| self.has_lists(s));
+
+        // Observer first: it reads the first interesting events registered before this one.
+        let observer = if parent_lists {
+            Observer::After
+        } else {
+            let observees: Vec<u32> = (0..n)
+                .filter(|&p| {
+                    self.interesting[p]
+                        .first()
+                        .is_some_and(|&f| graph.strongly_sees(event, f, n))
+                })
+                .map(|p| p as u32)
+                .collect();
+            if self.th.supermajority(observees.len()) {
+                Observer::This(observees)
+            } else {
+                Observer::None
+            }
+        };
+
+        let content = match kept {
+            Some(content) => content,
+            None => self.compute_content(graph, event, slot),
+        };
+        if !content.is_empty() {
+            self.interesting[slot].push(event);
+            self.union[slot].extend(content.iter().copied());
+        }
+
+        let lists = match &observer {
+            Observer::None => None,
+            Observer::This(observees) => {
+                self.observers.push(event);
+                Some(self.observer_lists(graph, event, slot, observees))
+            }
+            Observer::After => {
+                self_sync_parent.map(|s| self.following_lists(graph, event, slot, s))
+            }
+        };
+        self.meta[event.get()] = Some(MetaEvent {
+            content,
+            observer,
+            lists,
+        });
+    }
+
+    /// The latest events of the other voters in the ancestry that have lists, in slot order.
+    fn others<T: Payload>(
+        &self,
+        graph: &Graph<T>,
+        event: EventIndex,
+        own_slot: usize,
+    ) -> Vec<EventIndex> {
+        (0..self.voters.len())
+            .filter(|&q| q != own_slot)
+            .filter_map(|q| graph.latest_ancestor(event, self.voters.indices[q]))
+            .filter(|&latest| self.has_lists(latest))
+            .collect()
+    }
+
+    fn list_of(&self, event: EventIndex, candidate: usize) -> &[MetaVote] {
+        self.meta[event.get()]
+            .as_ref()
+            .and_then(|m| m.lists.as_ref())
+            .and_then(|lists| lists.get(candidate))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    fn observer_lists<T: Payload>(
+        &self,
+        graph: &Graph<T>,
+        event: EventIndex,
+        slot: usize,
+        observees: &[u32],
+    ) -> Box<[Vec<MetaVote>]> {
+        let others = self.others(graph, event, slot);
+        (0..self.voters.len())
+            .map(|p| {
+                let initial = [MetaVote::initial(observees.contains(&(p as u32)))];
+                let lists: Vec<&[MetaVote]> = others.iter().map(|&q| self.list_of(q, p)).collect();
+                advance(&initial, &lists, self.th)
+            })
+            .collect()
+    }
+
+    fn following_lists<T: Payload>(
+        &mut self,
+        graph: &Graph<T>,
+        event: EventIndex,
+        slot: usize,
+        parent: EventIndex,
+    ) -> Box<[Vec<MetaVote>]> {
+        let others = self.others(graph, event, slot);
+        let mut all = Vec::with_capacity(self.voters.len());
+        for p in 0..self.voters.len() {
+            let previous = self.list_of(parent, p);
+            let mut list = if previous.last().is_some_and(|m| m.decision().is_some()) {
+                previous.to_vec()
+            } else {
+                let lists: Vec<&[MetaVote]> = others.iter().map(|&q| self.list_of(q, p)).collect();
+                advance(previous, &lists, self.th)
+            };
+            for entry in list.iter_mut().filter(|m| m.awaits_coin()) {
+                let id = CoinId {
+                    election: self.election,
+                    candidate: self.voters.ids[p],
+                    round: entry.round.saturating_sub(1),
+                };
+                let info = ElectionInfo {
+                    election: self.election,
+                    voters: &self.voters.ids,
+                    previous_group_hash: self.previous_group_hash,
+                };
+                let ctx = CoinContext {
+                    graph,
+                    at: event,
+                    info: &info,
+                };
+                self.coin.on_needed(&id, &ctx);
+                if let Some(value) = self.coin.value(&id, &ctx)
+                    && let crate::metavote::MetaValue::Undecided { est, .. } = &mut entry.value
+                {
+                    *est = crate::metavote::BoolSet::single(value);
+                }
+            }
+            all.push(list);
+        }
+        all.into_boxed_slice()
+    }
+
+    /// Brings the voter's tally up to `event`'s ancestry and takes the keys that became
+    /// interesting (spec §6.3).
+    fn compute_content<T: Payload>(
+        &mut self,
+        graph: &Graph<T>,
+        event: EventIndex,
+        slot: usize,
+    ) -> Vec<ObservationKey> {
+        let own = self.voters.indices[slot];
+        let tally = &mut self.tallies[slot];
+        if tally.cursors.len() < self.by_creator.len() {
+            tally.cursors.resize(self.by_creator.len(), 0);
+        }
+        let mut fresh: Vec<usize> = Vec::new();
+        tally.deferred.retain(|&id| {
+            if graph.is_descendant_of(event, self.records[id].event) {
+                fresh.push(id);
+                false
+            } else {
+                true
+            }
+        });
+        for (creator, ids) in self.by_creator.iter().enumerate() {
+            let cursor = &mut tally.cursors[creator];
+            if *cursor == ids.len() {
+                continue;
+            }
+            let peer = PeerIndex::from(creator);
+            let last = graph.last_ancestor(event, peer);
+            let forked = graph.has_forked(peer);
+            while let Some(&id) = ids.get(*cursor) {
+                let record = &self.records[id];
+                // Without forks a creator's votes arrive in index order and the ancestry
+                // holds exactly those up to `last`; with forks each is checked.
+                if !forked && last.is_none_or(|l| record.index > l) {
+                    break;
+                }
+                *cursor += 1;
+                if record.decided {
+                    continue;
+                }
+                if graph.is_descendant_of(event, record.event) {
+                    fresh.push(id);
+                } else {
+                    tally.deferred.push(id);
+                }
+            }
+        }
+        for id in fresh {
+            let record = self.records[id];
+            if record.decided || self.union[slot].contains(&record.key) {
+                continue;
+            }
+            let entry = tally.keys.entry(record.key).or_default();
+            if let Some(voter) = self.voters.slot(record.creator) {
+                let (word, bit) = (voter / 64, 1u64 << (voter % 64));
+                if entry.voters.len() <= word {
+                    entry.voters.resize(word + 1, 0);
+                }
+                if entry.voters[word] & bit == 0 {
+                    entry.voters[word] |= bit;
+                    entry.count += 1;
+                }
+            }
+            if record.creator == own && entry.own_index.is_none() {
+                entry.own_index = Some(record.index);
+            }
+            let ready = match record.key {
+                ObservationKey::Supermajority(_) => self.th.supermajority(entry.count),
+                ObservationKey::Single(..) => true,
+            };
+            if ready {
+                tally.ready.insert(record.key);
+            }
+        }
+        if tally.ready.is_empty() {
+            return Vec::new();
+        }
+        let single_ok = {
+            let known = self
+                .voters
+                .indices
+                .iter()
+                .filter(|&&v| graph.last_ancestor(event, v).is_some())
+                .count();
+            self.th.supermajority(known)
+        };
+        let mut content: Vec<(u64, ObservationKey)> = tally
+            .ready
+            .iter()
+            .filter(|key| single_ok || matches!(key, ObservationKey::Supermajority(_)))
+            .map(|key| {
+                let rank = tally
+                    .keys
+                    .get(key)
+                    .and_then(|t| t.own_index)
+                    .unwrap_or(u64::MAX);
+                (rank, *key)
+            })
+            .collect();
+        content.sort_unstable();
+        for (_, key) in &content {
+            tally.ready.remove(key);
+            tally.keys.remove(key);
+        }
+        content.into_iter().map(|(_, key)| key).collect()
+    }
+
+    /// The decision at `event`, if any (spec §8.1, §8.2).
+    fn decide_at<T: Payload>(&mut self, graph: &Graph<T>, event: EventIndex) -> Option<Decision> {
+        let creator = graph.node(event).creator();
+        let keys = if self.voters.len() == 1 {
+            if self.voters.indices[0] != creator {
+                return None;
+            }
+            let first = *self.interesting[0].first()?;
+            self.meta[first.get()].as_ref()?.content.clone()
+        } else {
+            let lists = self.meta[event.get()].as_ref()?.lists.as_ref()?;
+            let mut yes = Vec::new();
+            for (p, list) in lists.iter().enumerate() {
+                if list.last()?.decision()? {
+                    yes.push(p);
+                }
+            }
+            self.decided_set(&yes)
+        };
+        if keys.is_empty() {
+            // Impossible by §8.2; never start an election on it.
+            debug_assert!(false, "empty decided set at {event:?}");
+            tracing::error!(?event, "empty decided set: no decision taken");
+            return None;
+        }
+        Some(self.conclude(event, keys))
+    }
+
+    /// Merges the first interesting contents of the candidates decided `true` (spec §8.2).
+    fn decided_set(&self, yes: &[usize]) -> Vec<ObservationKey> {
+        // key -> (smallest position, number of lists)
+        let mut merged: BTreeMap<ObservationKey, (usize, usize)> = BTreeMap::new();
+        for &p in yes {
+            let Some(&first) = self.interesting[p].first() else {
+                continue;
+            };
+            let Some(meta) = self.meta[first.get()].as_ref() else {
+                continue;
+            };
+            for (position, key) in meta.content.iter().enumerate() {
+                let entry = merged.entry(*key).or_insert((position, 0));
+                entry.0 = entry.0.min(position);
+                entry.1 += 1;
+            }
+        }
+        let mut keys: Vec<(usize, std::cmp::Reverse<usize>, ObservationKey)> = merged
+            .into_iter()
+            .map(|(key, (position, count))| (position, std::cmp::Reverse(count), key))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|(_, _, key)| key).collect()
+    }
+
+    /// Records the decision and leaves the election waiting for its successor.
+    fn conclude(&mut self, at: EventIndex, keys: Vec<ObservationKey>) -> Decision {
+        let mut votes = Vec::with_capacity(keys.len());
+        let mut first_votes = Vec::with_capacity(keys.len());
+        for key in &keys {
+            let ids = self.undecided.remove(key).unwrap_or_default();
+            first_votes.push(ids.first().map(|&first| self.records[first].event));
+            // One vote per voter of this election: its latest inserted.
+            let mut latest: BTreeMap<PeerId, EventIndex> = BTreeMap::new();
+            for &id in &ids {
+                let record = &mut self.records[id];
+                record.decided = true;
+                if let Some(slot) = self.voters.slot(record.creator) {
+                    let entry = latest.entry(self.voters.ids[slot]).or_insert(record.event);
+                    *entry = (*entry).max(record.event);
+                }
+            }
+            votes.push(latest.into_values().collect());
+            self.decided_keys.insert(*key);
+        }
+        for tally in &mut self.tallies {
+            for key in &keys {
+                tally.keys.remove(key);
+                tally.ready.remove(key);
+            }
+        }
+        for meta in self.meta.iter_mut().flatten() {
+            meta.content.retain(|key| !self.decided_keys.contains(key));
+        }
+        let hashes: Vec<ObservationHash> = keys.iter().map(ObservationKey::hash).collect();
+        self.previous_group_hash = // Encoding a vector of fixed-size hashes cannot fail.
+            encoding::tagged_hash(encoding::GROUP_TAG, &hashes).unwrap_or([0; 32]);
+        self.decided_groups += 1;
+        self.restart_pending = true;
+        Decision {
+            election: self.election,
+            at,
+            keys,
+            votes,
+            first_votes,
+            voters: self.voters.ids.clone(),
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Every recorded graph of `../shared/conformance` replays to its expected block groups
+//! (spec §16), through the same code path as the `replay` command.
+
+use parsec_sim::conformance::{corpus_dir, corpus_graphs};
+use parsec_sim::replay::replay_file;
+
+#[test]
+fn corpus_replays_to_expected_groups() {
+    let Some(dir) = corpus_dir() else {
+        eprintln!(
+            "\n!!! conformance corpus not found (../shared/conformance or $PARSEC_CONFORMANCE_DIR): \
+             SKIPPING the conformance replay !!!\n"
+        );
+        return;
+    };
+    let graphs = corpus_graphs(&dir).expect("corpus folder is readable");
+    assert_eq!(graphs.len(), 41, "the corpus holds 41 graphs");
+    let mut failures = Vec::new();
+    for (name, graph, expected) in &graphs {
+        let report = replay_file(name, graph, Some(expected));
+        println!("{report}");
+        if let Some(failure) = report.failure {
+            failures.push(format!("{name}: {failure}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} graphs differ:\n{}",
+        failures.len(),
+        graphs.len(),
+        failures.join("\n")
+    );
+}
