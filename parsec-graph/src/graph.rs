@@ -11,9 +11,10 @@
 //! `strongly_sees` never walk the graph: `Y ∈ anc(E)` iff `last_E[creator(Y)] ≥ index(Y)`
 //! and `Y`'s fork id is among those `E` reaches at that slot (none recorded means fork 0).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::event::{CauseKind, Event};
+use crate::hashing::DigestMap;
 use crate::id::{EventHash, PeerId, PeerIndex};
 use crate::observation::Payload;
 
@@ -327,7 +328,7 @@ struct PeerEntry {
 pub struct Graph<T> {
     nodes: Vec<EventNode<T>>,
     // Keyed lookups only, never iterated: iteration order cannot leak into results.
-    by_hash: HashMap<EventHash, EventIndex>,
+    by_hash: DigestMap<EventHash, EventIndex>,
     peers: Vec<PeerEntry>,
     peer_by_id: BTreeMap<PeerId, PeerIndex>,
 }
@@ -336,7 +337,7 @@ impl<T> Default for Graph<T> {
     fn default() -> Self {
         Graph {
             nodes: Vec::new(),
-            by_hash: HashMap::default(),
+            by_hash: DigestMap::default(),
             peers: Vec::new(),
             peer_by_id: BTreeMap::new(),
         }
@@ -658,6 +659,38 @@ impl<T> Graph<T> {
             return None;
         }
         self.ancestor_at(x, peer, summary.last(peer.0)?)
+    }
+
+    /// Each creator's latest event in `anc(X)`, skipping creators `X` saw fork, in
+    /// local-number order (the events `strongly_sees` tests; spec §3.5). Written to `out`
+    /// so that callers asking about many targets compute it once.
+    pub fn latest_ancestors(&self, x: EventIndex, out: &mut Vec<EventIndex>) {
+        out.clear();
+        let summary = &self.nodes[x.get()].summary;
+        out.extend(
+            (0..summary.last.len() as u32).filter_map(|p| self.latest_ancestor(x, PeerIndex(p))),
+        );
+    }
+
+    /// `strongly_sees(X, Y)` given `X`'s [`Graph::latest_ancestors`].
+    pub fn strongly_sees_via(
+        &self,
+        latest: &[EventIndex],
+        y: EventIndex,
+        voter_count: usize,
+    ) -> bool {
+        let mut seeing = 0;
+        for (i, &event) in latest.iter().enumerate() {
+            if self.sees(event, y) {
+                seeing += 1;
+                if 3 * seeing > 2 * voter_count {
+                    return true;
+                }
+            } else if 3 * (seeing + latest.len() - i - 1) <= 2 * voter_count {
+                return false;
+            }
+        }
+        3 * seeing > 2 * voter_count
     }
 
     /// How many creators' latest events in `anc(X)` see `Y` (spec §3.5), any creator counting.

@@ -62,6 +62,7 @@ pub mod dot;
 pub mod encoding;
 mod event;
 mod graph;
+pub mod hashing;
 mod id;
 mod observation;
 pub mod wire;

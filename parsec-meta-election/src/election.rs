@@ -18,8 +18,10 @@
 //! point (§8.5).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use parsec_coin::{CoinContext, CoinId, CommonCoin, ElectionInfo};
+use parsec_graph::hashing::DigestMap;
 use parsec_graph::{
     ConsensusMode, EventIndex, Graph, ObservationHash, ObservationKey, Payload, PeerId, PeerIndex,
     encoding,
@@ -113,12 +115,40 @@ enum Observer {
     After,
 }
 
+/// Dense local number of an observation key, in order of first registration: the hot
+/// paths compare and hash these instead of 64-byte keys.
+type KeyId = u32;
+
+/// The first eight bytes of a key's observation hash, big-endian: agrees with key order
+/// whenever it differs.
+fn hash_prefix(key: &ObservationKey) -> u64 {
+    let mut prefix = [0u8; 8];
+    prefix.copy_from_slice(&key.hash().as_bytes()[..8]);
+    u64::from_be_bytes(prefix)
+}
+
+fn bit(set: &[u64], id: KeyId) -> bool {
+    set.get(id as usize / 64)
+        .is_some_and(|word| word & (1 << (id % 64)) != 0)
+}
+
+fn set_bit(set: &mut Vec<u64>, id: KeyId) {
+    let word = id as usize / 64;
+    if set.len() <= word {
+        set.resize(word + 1, 0);
+    }
+    set[word] |= 1 << (id % 64);
+}
+
+type List = Arc<[MetaVote]>;
+
 #[derive(Clone, Debug)]
 struct MetaEvent {
-    content: Vec<ObservationKey>,
+    content: Vec<KeyId>,
     observer: Observer,
-    /// One list per candidate slot, when the event has lists.
-    lists: Option<Box<[Vec<MetaVote>]>>,
+    /// One list per candidate slot, when the event has lists. Lists are shared between
+    /// an event and its successor while they do not change (decided ones never do).
+    lists: Option<Box<[List]>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -126,7 +156,7 @@ struct VoteRecord {
     event: EventIndex,
     creator: PeerIndex,
     index: u64,
-    key: ObservationKey,
+    key: KeyId,
     decided: bool,
 }
 
@@ -147,9 +177,9 @@ struct Tally {
     cursors: Vec<usize>,
     /// Records looked at but not (yet) in the ancestry: only with forks.
     deferred: Vec<usize>,
-    keys: BTreeMap<ObservationKey, KeyTally>,
+    keys: BTreeMap<KeyId, KeyTally>,
     /// Keys interesting by their votes and not yet in the voter's content union.
-    ready: BTreeSet<ObservationKey>,
+    ready: BTreeSet<KeyId>,
 }
 
 /// The meta-elections of one peer, generic over the coin.
@@ -163,13 +193,20 @@ pub struct Elections<C> {
     previous_group_hash: [u8; 32],
     records: Vec<VoteRecord>,
     by_creator: Vec<Vec<usize>>,
-    undecided: BTreeMap<ObservationKey, Vec<usize>>,
-    decided_keys: BTreeSet<ObservationKey>,
+    /// Every key ever registered, by id, and the reverse index.
+    keys: Vec<ObservationKey>,
+    key_ids: DigestMap<ObservationKey, KeyId>,
+    /// Per key: decided in an earlier election.
+    decided: Vec<bool>,
+    /// Per key: its vote records while undecided.
+    votes_of: Vec<Vec<usize>>,
+    undecided: BTreeSet<KeyId>,
     decided_groups: u64,
     meta: Vec<Option<MetaEvent>>,
     observers: Vec<EventIndex>,
     interesting: Vec<Vec<EventIndex>>,
-    union: Vec<BTreeSet<ObservationKey>>,
+    /// Per voter slot: the keys of its interesting events this election (bitset by id).
+    union: Vec<Vec<u64>>,
     tallies: Vec<Tally>,
     /// Set between a decision and the start of the next election.
     restart_pending: bool,
@@ -216,13 +253,16 @@ impl<C: CommonCoin> Elections<C> {
             previous_group_hash: [0; 32],
             records: Vec::new(),
             by_creator: Vec::new(),
-            undecided: BTreeMap::new(),
-            decided_keys: BTreeSet::new(),
+            keys: Vec::new(),
+            key_ids: DigestMap::default(),
+            decided: Vec::new(),
+            votes_of: Vec::new(),
+            undecided: BTreeSet::new(),
             decided_groups: 0,
             meta: Vec::new(),
             observers: Vec::new(),
             interesting: vec![Vec::new(); n],
-            union: vec![BTreeSet::new(); n],
+            union: vec![Vec::new(); n],
             tallies: vec![Tally::default(); n],
             restart_pending: false,
             evaluated: 0,
@@ -256,12 +296,28 @@ impl<C: CommonCoin> Elections<C> {
 
     /// Whether `key` was decided in an earlier election.
     pub fn is_decided(&self, key: &ObservationKey) -> bool {
-        self.decided_keys.contains(key)
+        self.key_ids
+            .get(key)
+            .is_some_and(|&id| self.decided[id as usize])
     }
 
     /// Whether an undecided vote for `key` is registered.
     pub fn is_undecided(&self, key: &ObservationKey) -> bool {
-        self.undecided.contains_key(key)
+        self.key_ids
+            .get(key)
+            .is_some_and(|id| self.undecided.contains(id))
+    }
+
+    fn intern(&mut self, key: ObservationKey) -> KeyId {
+        if let Some(&id) = self.key_ids.get(&key) {
+            return id;
+        }
+        let id = self.keys.len() as KeyId;
+        self.keys.push(key);
+        self.key_ids.insert(key, id);
+        self.decided.push(false);
+        self.votes_of.push(Vec::new());
+        id
     }
 
     /// Number of groups decided so far.
@@ -305,8 +361,9 @@ impl<C: CommonCoin> Elections<C> {
                 got: event.get(),
             });
         }
-        if let Some(key) = self.key_of(graph, event)
-            && !self.decided_keys.contains(&key)
+        let key = self.key_of(graph, event).map(|key| self.intern(key));
+        if let Some(key) = key
+            && !self.decided[key as usize]
         {
             let node = graph.node(event);
             let id = self.records.len();
@@ -322,7 +379,8 @@ impl<C: CommonCoin> Elections<C> {
                 self.by_creator.resize(creator + 1, Vec::new());
             }
             self.by_creator[creator].push(id);
-            self.undecided.entry(key).or_default().push(id);
+            self.votes_of[key as usize].push(id);
+            self.undecided.insert(key);
         }
         self.meta.push(None);
         self.evaluated += 1;
@@ -348,8 +406,8 @@ impl<C: CommonCoin> Elections<C> {
         let end = self.evaluated;
         let restart = self
             .undecided
-            .values()
-            .flatten()
+            .iter()
+            .flat_map(|&key| &self.votes_of[key as usize])
             .map(|&id| self.records[id].event.get())
             .min()
             .unwrap_or(end);
@@ -364,7 +422,7 @@ impl<C: CommonCoin> Elections<C> {
             self.voters = voters;
             self.th = Thresholds::new(n);
             self.interesting = vec![Vec::new(); n];
-            self.union = vec![BTreeSet::new(); n];
+            self.union = vec![Vec::new(); n];
             self.tallies = vec![Tally::default(); n];
             for meta in &mut self.meta[restart.min(end)..] {
                 *meta = None;
@@ -395,7 +453,9 @@ impl<C: CommonCoin> Elections<C> {
                 let creator = graph.node(EventIndex::from(position)).creator();
                 if let Some(slot) = self.voters.slot(creator) {
                     self.interesting[slot].push(EventIndex::from(position));
-                    self.union[slot].extend(meta.content.iter().copied());
+                    for &key in &meta.content {
+                        set_bit(&mut self.union[slot], key);
+                    }
                 }
             }
         }
@@ -415,7 +475,7 @@ impl<C: CommonCoin> Elections<C> {
         &mut self,
         graph: &Graph<T>,
         event: EventIndex,
-        kept: Option<Vec<ObservationKey>>,
+        kept: Option<Vec<KeyId>>,
     ) -> Option<Decision> {
         let node = graph.node(event);
         if node.is_sync()
@@ -438,7 +498,7 @@ impl<C: CommonCoin> Elections<C> {
         graph: &Graph<T>,
         event: EventIndex,
         slot: usize,
-        kept: Option<Vec<ObservationKey>>,
+        kept: Option<Vec<KeyId>>,
     ) {
         let n = self.voters.len();
         let self_sync_parent = graph.node(event).self_sync_parent();
@@ -448,11 +508,15 @@ impl<C: CommonCoin> Elections<C> {
         let observer = if parent_lists {
             Observer::After
         } else {
+            let mut latest = Vec::new();
+            if self.interesting.iter().any(|i| !i.is_empty()) {
+                graph.latest_ancestors(event, &mut latest);
+            }
             let observees: Vec<u32> = (0..n)
                 .filter(|&p| {
                     self.interesting[p]
                         .first()
-                        .is_some_and(|&f| graph.strongly_sees(event, f, n))
+                        .is_some_and(|&f| graph.strongly_sees_via(&latest, f, n))
                 })
                 .map(|p| p as u32)
                 .collect();
@@ -469,7 +533,9 @@ impl<C: CommonCoin> Elections<C> {
         };
         if !content.is_empty() {
             self.interesting[slot].push(event);
-            self.union[slot].extend(content.iter().copied());
+            for &key in &content {
+                set_bit(&mut self.union[slot], key);
+            }
         }
 
         let lists = match &observer {
@@ -495,20 +561,16 @@ impl<C: CommonCoin> Elections<C> {
         graph: &Graph<T>,
         event: EventIndex,
         own_slot: usize,
-    ) -> Vec<EventIndex> {
+    ) -> Vec<&[List]> {
         (0..self.voters.len())
             .filter(|&q| q != own_slot)
             .filter_map(|q| graph.latest_ancestor(event, self.voters.indices[q]))
-            .filter(|&latest| self.has_lists(latest))
+            .filter_map(|latest| {
+                self.meta[latest.get()]
+                    .as_ref()
+                    .and_then(|m| m.lists.as_deref())
+            })
             .collect()
-    }
-
-    fn list_of(&self, event: EventIndex, candidate: usize) -> &[MetaVote] {
-        self.meta[event.get()]
-            .as_ref()
-            .and_then(|m| m.lists.as_ref())
-            .and_then(|lists| lists.get(candidate))
-            .map_or(&[], Vec::as_slice)
     }
 
     fn observer_lists<T: Payload>(
@@ -517,13 +579,15 @@ impl<C: CommonCoin> Elections<C> {
         event: EventIndex,
         slot: usize,
         observees: &[u32],
-    ) -> Box<[Vec<MetaVote>]> {
+    ) -> Box<[List]> {
         let others = self.others(graph, event, slot);
+        let mut lists: Vec<&[MetaVote]> = Vec::with_capacity(others.len());
         (0..self.voters.len())
             .map(|p| {
                 let initial = [MetaVote::initial(observees.contains(&(p as u32)))];
-                let lists: Vec<&[MetaVote]> = others.iter().map(|&q| self.list_of(q, p)).collect();
-                advance(&initial, &lists, self.th)
+                lists.clear();
+                lists.extend(others.iter().map(|q| q.get(p).map_or(&[][..], |l| &l[..])));
+                List::from(advance(&initial, &lists, self.th))
             })
             .collect()
     }
@@ -534,16 +598,32 @@ impl<C: CommonCoin> Elections<C> {
         event: EventIndex,
         slot: usize,
         parent: EventIndex,
-    ) -> Box<[Vec<MetaVote>]> {
-        let others = self.others(graph, event, slot);
-        let mut all = Vec::with_capacity(self.voters.len());
-        for p in 0..self.voters.len() {
-            let previous = self.list_of(parent, p);
-            let mut list = if previous.last().is_some_and(|m| m.decision().is_some()) {
-                previous.to_vec()
-            } else {
-                let lists: Vec<&[MetaVote]> = others.iter().map(|&q| self.list_of(q, p)).collect();
-                advance(previous, &lists, self.th)
+    ) -> Box<[List]> {
+        let Some(parent_lists) = self.meta[parent.get()]
+            .as_ref()
+            .and_then(|m| m.lists.clone())
+        else {
+            return Box::new([]);
+        };
+        let mut all: Vec<List> = Vec::with_capacity(self.voters.len());
+        let mut advanced: Vec<Option<Vec<MetaVote>>> = Vec::with_capacity(self.voters.len());
+        {
+            let others = self.others(graph, event, slot);
+            let mut lists: Vec<&[MetaVote]> = Vec::with_capacity(others.len());
+            for (p, previous) in parent_lists.iter().enumerate() {
+                if previous.last().is_some_and(|m| m.decision().is_some()) {
+                    advanced.push(None);
+                    continue;
+                }
+                lists.clear();
+                lists.extend(others.iter().map(|q| q.get(p).map_or(&[][..], |l| &l[..])));
+                advanced.push(Some(advance(previous, &lists, self.th)));
+            }
+        }
+        for (p, (previous, list)) in parent_lists.iter().zip(advanced).enumerate() {
+            let Some(mut list) = list else {
+                all.push(previous.clone());
+                continue;
             };
             for entry in list.iter_mut().filter(|m| m.awaits_coin()) {
                 let id = CoinId {
@@ -568,7 +648,11 @@ impl<C: CommonCoin> Elections<C> {
                     *est = crate::metavote::BoolSet::single(value);
                 }
             }
-            all.push(list);
+            if list[..] == previous[..] {
+                all.push(previous.clone());
+            } else {
+                all.push(List::from(list));
+            }
         }
         all.into_boxed_slice()
     }
@@ -580,7 +664,7 @@ impl<C: CommonCoin> Elections<C> {
         graph: &Graph<T>,
         event: EventIndex,
         slot: usize,
-    ) -> Vec<ObservationKey> {
+    ) -> Vec<KeyId> {
         let own = self.voters.indices[slot];
         let tally = &mut self.tallies[slot];
         if tally.cursors.len() < self.by_creator.len() {
@@ -614,7 +698,7 @@ impl<C: CommonCoin> Elections<C> {
                 if record.decided {
                     continue;
                 }
-                if graph.is_descendant_of(event, record.event) {
+                if !forked || graph.is_descendant_of(event, record.event) {
                     fresh.push(id);
                 } else {
                     tally.deferred.push(id);
@@ -623,7 +707,16 @@ impl<C: CommonCoin> Elections<C> {
         }
         for id in fresh {
             let record = self.records[id];
-            if record.decided || self.union[slot].contains(&record.key) {
+            if record.decided || bit(&self.union[slot], record.key) {
+                continue;
+            }
+            if let ObservationKey::Single(..) = self.keys[record.key as usize] {
+                // A single key is interesting on any one vote: only the rank is tallied.
+                if record.creator == own {
+                    let entry = tally.keys.entry(record.key).or_default();
+                    entry.own_index.get_or_insert(record.index);
+                }
+                tally.ready.insert(record.key);
                 continue;
             }
             let entry = tally.keys.entry(record.key).or_default();
@@ -640,11 +733,7 @@ impl<C: CommonCoin> Elections<C> {
             if record.creator == own && entry.own_index.is_none() {
                 entry.own_index = Some(record.index);
             }
-            let ready = match record.key {
-                ObservationKey::Supermajority(_) => self.th.supermajority(entry.count),
-                ObservationKey::Single(..) => true,
-            };
-            if ready {
+            if self.th.supermajority(entry.count) {
                 tally.ready.insert(record.key);
             }
         }
@@ -660,25 +749,33 @@ impl<C: CommonCoin> Elections<C> {
                 .count();
             self.th.supermajority(known)
         };
-        let mut content: Vec<(u64, ObservationKey)> = tally
+        let keys = &self.keys;
+        let mut content: Vec<(u64, u64, KeyId)> = tally
             .ready
             .iter()
-            .filter(|key| single_ok || matches!(key, ObservationKey::Supermajority(_)))
-            .map(|key| {
+            .filter(|&&id| {
+                single_ok || matches!(keys[id as usize], ObservationKey::Supermajority(_))
+            })
+            .map(|&id| {
                 let rank = tally
                     .keys
-                    .get(key)
+                    .get(&id)
                     .and_then(|t| t.own_index)
                     .unwrap_or(u64::MAX);
-                (rank, *key)
+                (rank, hash_prefix(&keys[id as usize]), id)
             })
             .collect();
-        content.sort_unstable();
-        for (_, key) in &content {
-            tally.ready.remove(key);
-            tally.keys.remove(key);
+        // Key order compares hashes first; their leading bytes settle almost every pair.
+        content.sort_unstable_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| keys[a.2 as usize].cmp(&keys[b.2 as usize]))
+        });
+        for (_, _, id) in &content {
+            tally.ready.remove(id);
+            tally.keys.remove(id);
         }
-        content.into_iter().map(|(_, key)| key).collect()
+        content.into_iter().map(|(_, _, id)| id).collect()
     }
 
     /// The decision at `event`, if any (spec §8.1, §8.2).
@@ -710,9 +807,9 @@ impl<C: CommonCoin> Elections<C> {
     }
 
     /// Merges the first interesting contents of the candidates decided `true` (spec §8.2).
-    fn decided_set(&self, yes: &[usize]) -> Vec<ObservationKey> {
+    fn decided_set(&self, yes: &[usize]) -> Vec<KeyId> {
         // key -> (smallest position, number of lists)
-        let mut merged: BTreeMap<ObservationKey, (usize, usize)> = BTreeMap::new();
+        let mut merged: BTreeMap<KeyId, (usize, usize)> = BTreeMap::new();
         for &p in yes {
             let Some(&first) = self.interesting[p].first() else {
                 continue;
@@ -726,24 +823,32 @@ impl<C: CommonCoin> Elections<C> {
                 entry.1 += 1;
             }
         }
-        let mut keys: Vec<(usize, std::cmp::Reverse<usize>, ObservationKey)> = merged
+        let mut keys: Vec<(usize, std::cmp::Reverse<usize>, ObservationKey, KeyId)> = merged
             .into_iter()
-            .map(|(key, (position, count))| (position, std::cmp::Reverse(count), key))
+            .map(|(id, (position, count))| {
+                (
+                    position,
+                    std::cmp::Reverse(count),
+                    self.keys[id as usize],
+                    id,
+                )
+            })
             .collect();
         keys.sort_unstable();
-        keys.into_iter().map(|(_, _, key)| key).collect()
+        keys.into_iter().map(|(_, _, _, id)| id).collect()
     }
 
     /// Records the decision and leaves the election waiting for its successor.
-    fn conclude(&mut self, at: EventIndex, keys: Vec<ObservationKey>) -> Decision {
-        let mut votes = Vec::with_capacity(keys.len());
-        let mut first_votes = Vec::with_capacity(keys.len());
-        for key in &keys {
-            let ids = self.undecided.remove(key).unwrap_or_default();
-            first_votes.push(ids.first().map(|&first| self.records[first].event));
+    fn conclude(&mut self, at: EventIndex, ids: Vec<KeyId>) -> Decision {
+        let mut votes = Vec::with_capacity(ids.len());
+        let mut first_votes = Vec::with_capacity(ids.len());
+        for &key in &ids {
+            self.undecided.remove(&key);
+            let records = std::mem::take(&mut self.votes_of[key as usize]);
+            first_votes.push(records.first().map(|&first| self.records[first].event));
             // One vote per voter of this election: its latest inserted.
             let mut latest: BTreeMap<PeerId, EventIndex> = BTreeMap::new();
-            for &id in &ids {
+            for &id in &records {
                 let record = &mut self.records[id];
                 record.decided = true;
                 if let Some(slot) = self.voters.slot(record.creator) {
@@ -752,19 +857,22 @@ impl<C: CommonCoin> Elections<C> {
                 }
             }
             votes.push(latest.into_values().collect());
-            self.decided_keys.insert(*key);
+            self.decided[key as usize] = true;
         }
         for tally in &mut self.tallies {
-            for key in &keys {
+            for key in &ids {
                 tally.keys.remove(key);
                 tally.ready.remove(key);
             }
         }
+        let decided = &self.decided;
         for meta in self.meta.iter_mut().flatten() {
-            meta.content.retain(|key| !self.decided_keys.contains(key));
+            meta.content.retain(|&key| !decided[key as usize]);
         }
+        let keys: Vec<ObservationKey> = ids.iter().map(|&id| self.keys[id as usize]).collect();
         let hashes: Vec<ObservationHash> = keys.iter().map(ObservationKey::hash).collect();
-        self.previous_group_hash = // Encoding a vector of fixed-size hashes cannot fail.
+        // Encoding a vector of fixed-size hashes cannot fail.
+        self.previous_group_hash =
             encoding::tagged_hash(encoding::GROUP_TAG, &hashes).unwrap_or([0; 32]);
         self.decided_groups += 1;
         self.restart_pending = true;

@@ -200,20 +200,57 @@ impl Counts {
     }
 }
 
-/// Counts at `m`'s (round, step): the others' last entries there, in voter order, then `m`.
-fn count(m: &MetaVote, others: &[&[MetaVote]]) -> Counts {
-    let mut counts = Counts::default();
-    for list in others {
-        if let Some(entry) = list
-            .iter()
-            .rev()
-            .find(|e| e.round == m.round && e.step == m.step)
-        {
-            counts.add(entry);
+/// Where a list holds its entry for `(round, step)`: every list starts at `(0, FT)` and
+/// gains one entry per step, so the entry for a step sits at a fixed position.
+fn slot(round: u32, step: Step) -> usize {
+    3 * round as usize + step as usize
+}
+
+/// The others' contributions per (round, step), computed once per `advance`: the others do
+/// not change while one list advances, only the list's own entries do.
+struct OthersCounts<'a> {
+    others: &'a [&'a [MetaVote]],
+    cache: Vec<Option<Counts>>,
+}
+
+impl<'a> OthersCounts<'a> {
+    fn new(others: &'a [&'a [MetaVote]]) -> Self {
+        OthersCounts {
+            others,
+            cache: Vec::new(),
         }
     }
-    counts.add(m);
-    counts
+
+    fn at(&mut self, round: u32, step: Step) -> Counts {
+        let position = slot(round, step);
+        if let Some(Some(counts)) = self.cache.get(position) {
+            return *counts;
+        }
+        let mut counts = Counts::default();
+        for list in self.others {
+            let entry = match list.get(position) {
+                Some(e) if e.round == round && e.step == step => Some(e),
+                // Not at its usual place (never expected): search the list.
+                _ => list.iter().rev().find(|e| e.round == round && e.step == step),
+            };
+            if let Some(entry) = entry {
+                counts.add(entry);
+            }
+        }
+        if self.cache.len() <= position {
+            self.cache.resize(position + 1, None);
+        }
+        self.cache[position] = Some(counts);
+        counts
+    }
+
+    /// `Count(m, others)`: the others' entries at `m`'s (round, step), in voter order,
+    /// then `m` itself.
+    fn count(&mut self, m: &MetaVote) -> Counts {
+        let mut counts = self.at(m.round, m.step);
+        counts.add(m);
+        counts
+    }
 }
 
 /// `Update(m, c)` of spec §6.5.4; values added to `m` are added to `c` as they are made.
@@ -291,11 +328,12 @@ fn next(m: &MetaVote, c: &Counts, th: Thresholds) -> MetaVote {
 
 /// `Advance(prev, others)` of spec §6.5.6. `others` must be in voter (`PeerId`) order.
 pub fn advance(prev: &[MetaVote], others: &[&[MetaVote]], th: Thresholds) -> Vec<MetaVote> {
+    let mut others = OthersCounts::new(others);
     let mut out = Vec::with_capacity(prev.len() + 1);
     for m in prev {
         let mut updated = *m;
         if m.decision().is_none() {
-            let mut c = count(m, others);
+            let mut c = others.count(m);
             update(&mut updated, &mut c, th);
         }
         out.push(updated);
@@ -307,12 +345,12 @@ pub fn advance(prev: &[MetaVote], others: &[&[MetaVote]], th: Thresholds) -> Vec
         if last.decision().is_some() {
             break;
         }
-        let c = count(last, others);
+        let c = others.count(last);
         if !th.supermajority(c.aux[T] + c.aux[F]) {
             break;
         }
         let mut n = next(last, &c, th);
-        let mut cn = count(&n, others);
+        let mut cn = others.count(&n);
         update(&mut n, &mut cn, th);
         out.push(n);
     }
