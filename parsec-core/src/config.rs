@@ -4,6 +4,14 @@ use parsec_graph::{ConsensusMode, EventLimits, PeerSet, WireLimits};
 
 use crate::Error;
 
+/// Encoded bytes of a vote event and its message beyond the observation itself: message tag
+/// and event count, creator, index, cause tag, self-parent, vote signature, coin-share
+/// count, event signature, with room to spare.
+pub const EVENT_OVERHEAD_BYTES: usize = 256;
+
+/// Encoded bytes of one coin share: election, candidate, round, share.
+pub const COIN_SHARE_BYTES: usize = 8 + 32 + 4 + 96;
+
 /// The genesis configuration plus local limits.
 ///
 /// The genesis group, related info, consensus mode and event limits are agreed out of band
@@ -53,9 +61,14 @@ impl Config {
         if self.event_limits.max_observation_bytes == 0 {
             return Err(Error::Config("max_observation_bytes is zero"));
         }
-        if self.event_limits.max_observation_bytes >= self.wire_limits.max_message_bytes {
+        // A vote event with the largest observation and the most coin shares must fit in a
+        // message on its own, or it could never be sent.
+        let largest_event = self.event_limits.max_observation_bytes
+            + EVENT_OVERHEAD_BYTES
+            + self.event_limits.max_coin_shares_per_event * COIN_SHARE_BYTES;
+        if largest_event > self.wire_limits.max_message_bytes {
             return Err(Error::Config(
-                "max_observation_bytes must be below max_message_bytes",
+                "max_message_bytes cannot hold a vote of max_observation_bytes with all its coin shares",
             ));
         }
         if self.max_future_events_per_peer == 0

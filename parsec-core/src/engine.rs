@@ -335,6 +335,12 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         if self.removed {
             return false;
         }
+        if let Some(PeerState::Removed(_)) = self.peers.get(sender) {
+            // A removed peer may not have decided its own removal yet and keeps gossiping
+            // in good faith: ignore it without blaming it.
+            tracing::debug!(%sender, "ignoring a message from a removed peer");
+            return false;
+        }
         if *sender == self.our_id || !self.flags(sender).contains(PeerFlags::SEND) {
             step.fault(*sender, None, FaultKind::UnexpectedSender);
             return false;
@@ -510,9 +516,6 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             if self.graph.contains(&hash) || self.held_hashes.contains(&hash) {
                 continue;
             }
-            if creator == self.our_id && !self.replaying {
-                return Err(Error::LostState(hash));
-            }
             let event = match packed.verify(&self.config.event_limits) {
                 Ok(event) => event,
                 Err(EventError::BadSignature | EventError::BadVoteSignature) => {
@@ -524,6 +527,11 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
                     return Ok(false);
                 }
             };
+            // Only a validly signed event of ours proves lost state; a forged one is just
+            // a bad signature from whoever relayed it.
+            if creator == self.our_id && !self.replaying {
+                return Err(Error::LostState(hash));
+            }
             match self.place(step, sender, event)? {
                 Placed::Inserted | Placed::Held => {}
                 Placed::Rejected => return Ok(false),

@@ -63,7 +63,7 @@ mod error;
 mod peers;
 
 pub use block::Block;
-pub use config::Config;
+pub use config::{COIN_SHARE_BYTES, Config, EVENT_OVERHEAD_BYTES};
 pub use engine::{Outgoing, Parsec, Step};
 pub use error::{Error, Fault, FaultKind};
 pub use parsec_coin::CommonCoin;

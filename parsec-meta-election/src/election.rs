@@ -146,9 +146,19 @@ type List = Arc<[MetaVote]>;
 struct MetaEvent {
     content: Vec<KeyId>,
     observer: Observer,
-    /// One list per candidate slot, when the event has lists. Lists are shared between
-    /// an event and its successor while they do not change (decided ones never do).
-    lists: Option<Box<[List]>>,
+    lists: Option<Lists>,
+}
+
+/// The meta-vote lists of an event, with what they were computed from.
+#[derive(Clone, Debug)]
+struct Lists {
+    /// One list per candidate slot. Lists are shared between an event and its successor
+    /// while they do not change (decided ones never do).
+    per_candidate: Box<[List]>,
+    /// Per voter slot: the other voter's latest event with lists that was counted.
+    others: Box<[Option<EventIndex>]>,
+    /// Whether the coin filled an estimate here (then the next event must recompute).
+    coin_applied: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -545,7 +555,7 @@ impl<C: CommonCoin> Elections<C> {
                 Some(self.observer_lists(graph, event, slot, observees))
             }
             Observer::After => {
-                self_sync_parent.map(|s| self.following_lists(graph, event, slot, s))
+                self_sync_parent.and_then(|s| self.following_lists(graph, event, slot, s))
             }
         };
         self.meta[event.get()] = Some(MetaEvent {
@@ -555,22 +565,48 @@ impl<C: CommonCoin> Elections<C> {
         });
     }
 
-    /// The latest events of the other voters in the ancestry that have lists, in slot order.
+    /// Per voter slot, the latest event of each other voter in the ancestry, if it has
+    /// lists in this election (spec §6.5.2).
     fn others<T: Payload>(
         &self,
         graph: &Graph<T>,
         event: EventIndex,
         own_slot: usize,
-    ) -> Vec<&[List]> {
+    ) -> Box<[Option<EventIndex>]> {
         (0..self.voters.len())
-            .filter(|&q| q != own_slot)
-            .filter_map(|q| graph.latest_ancestor(event, self.voters.indices[q]))
-            .filter_map(|latest| {
-                self.meta[latest.get()]
-                    .as_ref()
-                    .and_then(|m| m.lists.as_deref())
+            .map(|q| {
+                if q == own_slot {
+                    return None;
+                }
+                graph
+                    .latest_ancestor(event, self.voters.indices[q])
+                    .filter(|&latest| self.has_lists(latest))
             })
             .collect()
+    }
+
+    /// Candidate `p`'s list at `event` (shared handle).
+    fn list(&self, event: EventIndex, p: usize) -> Option<&List> {
+        self.meta[event.get()]
+            .as_ref()
+            .and_then(|m| m.lists.as_ref())
+            .and_then(|lists| lists.per_candidate.get(p))
+    }
+
+    /// The others' lists for candidate `p`, in voter order.
+    fn others_lists<'a>(
+        &'a self,
+        others: &[Option<EventIndex>],
+        p: usize,
+        out: &mut Vec<&'a [MetaVote]>,
+    ) {
+        out.clear();
+        out.extend(
+            others
+                .iter()
+                .flatten()
+                .map(|&q| self.list(q, p).map_or(&[][..], |l| &l[..])),
+        );
     }
 
     fn observer_lists<T: Payload>(
@@ -579,17 +615,21 @@ impl<C: CommonCoin> Elections<C> {
         event: EventIndex,
         slot: usize,
         observees: &[u32],
-    ) -> Box<[List]> {
+    ) -> Lists {
         let others = self.others(graph, event, slot);
         let mut lists: Vec<&[MetaVote]> = Vec::with_capacity(others.len());
-        (0..self.voters.len())
+        let per_candidate = (0..self.voters.len())
             .map(|p| {
                 let initial = [MetaVote::initial(observees.contains(&(p as u32)))];
-                lists.clear();
-                lists.extend(others.iter().map(|q| q.get(p).map_or(&[][..], |l| &l[..])));
+                self.others_lists(&others, p, &mut lists);
                 List::from(advance(&initial, &lists, self.th))
             })
-            .collect()
+            .collect();
+        Lists {
+            per_candidate,
+            others,
+            coin_applied: false,
+        }
     }
 
     fn following_lists<T: Payload>(
@@ -598,29 +638,54 @@ impl<C: CommonCoin> Elections<C> {
         event: EventIndex,
         slot: usize,
         parent: EventIndex,
-    ) -> Box<[List]> {
-        let Some(parent_lists) = self.meta[parent.get()]
+    ) -> Option<Lists> {
+        let parent_lists = self.meta[parent.get()]
             .as_ref()
-            .and_then(|m| m.lists.clone())
-        else {
-            return Box::new([]);
-        };
+            .and_then(|m| m.lists.clone())?;
+        let others = self.others(graph, event, slot);
         let mut all: Vec<List> = Vec::with_capacity(self.voters.len());
         let mut advanced: Vec<Option<Vec<MetaVote>>> = Vec::with_capacity(self.voters.len());
         {
-            let others = self.others(graph, event, slot);
-            let mut lists: Vec<&[MetaVote]> = Vec::with_capacity(others.len());
-            for (p, previous) in parent_lists.iter().enumerate() {
-                if previous.last().is_some_and(|m| m.decision().is_some()) {
+            let lists_of = |q: Option<EventIndex>| -> Option<&[List]> {
+                let q = q?;
+                self.meta[q.get()]
+                    .as_ref()
+                    .and_then(|m| m.lists.as_ref())
+                    .map(|l| &l.per_candidate[..])
+            };
+            // The other voters' lists, in voter order, and for the voters whose latest event
+            // changed since our parent's evaluation, the old and new lists side by side.
+            let other_lists: Vec<&[List]> = others.iter().filter_map(|&q| lists_of(q)).collect();
+            let mut comparable = !parent_lists.coin_applied;
+            let mut changed: Vec<(&[List], &[List])> = Vec::new();
+            for (&old, &new) in parent_lists.others.iter().zip(others.iter()) {
+                if old != new {
+                    match (lists_of(old), lists_of(new)) {
+                        (Some(a), Some(b)) => changed.push((a, b)),
+                        _ => comparable = false,
+                    }
+                }
+            }
+            let mut lists: Vec<&[MetaVote]> = Vec::with_capacity(other_lists.len());
+            for (p, previous) in parent_lists.per_candidate.iter().enumerate() {
+                let decided = previous.last().is_some_and(|m| m.decision().is_some());
+                // Advancing is idempotent for fixed inputs: when every changed other event
+                // carries the very same list for this candidate, the parent's list stands.
+                // An entry still waiting for the coin must ask again at every event.
+                let unchanged = comparable
+                    && !previous.iter().any(MetaVote::awaits_coin)
+                    && changed.iter().all(|(a, b)| Arc::ptr_eq(&a[p], &b[p]));
+                if decided || unchanged {
                     advanced.push(None);
                     continue;
                 }
                 lists.clear();
-                lists.extend(others.iter().map(|q| q.get(p).map_or(&[][..], |l| &l[..])));
+                lists.extend(other_lists.iter().map(|l| &l[p][..]));
                 advanced.push(Some(advance(previous, &lists, self.th)));
             }
         }
-        for (p, (previous, list)) in parent_lists.iter().zip(advanced).enumerate() {
+        let mut coin_applied = false;
+        for (p, (previous, list)) in parent_lists.per_candidate.iter().zip(advanced).enumerate() {
             let Some(mut list) = list else {
                 all.push(previous.clone());
                 continue;
@@ -646,6 +711,7 @@ impl<C: CommonCoin> Elections<C> {
                     && let crate::metavote::MetaValue::Undecided { est, .. } = &mut entry.value
                 {
                     *est = crate::metavote::BoolSet::single(value);
+                    coin_applied = true;
                 }
             }
             if list[..] == previous[..] {
@@ -654,7 +720,11 @@ impl<C: CommonCoin> Elections<C> {
                 all.push(List::from(list));
             }
         }
-        all.into_boxed_slice()
+        Some(Lists {
+            per_candidate: all.into_boxed_slice(),
+            others,
+            coin_applied,
+        })
     }
 
     /// Brings the voter's tally up to `event`'s ancestry and takes the keys that became
@@ -790,7 +860,7 @@ impl<C: CommonCoin> Elections<C> {
         } else {
             let lists = self.meta[event.get()].as_ref()?.lists.as_ref()?;
             let mut yes = Vec::new();
-            for (p, list) in lists.iter().enumerate() {
+            for (p, list) in lists.per_candidate.iter().enumerate() {
                 if list.last()?.decision()? {
                     yes.push(p);
                 }

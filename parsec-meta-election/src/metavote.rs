@@ -231,7 +231,10 @@ impl<'a> OthersCounts<'a> {
             let entry = match list.get(position) {
                 Some(e) if e.round == round && e.step == step => Some(e),
                 // Not at its usual place (never expected): search the list.
-                _ => list.iter().rev().find(|e| e.round == round && e.step == step),
+                _ => list
+                    .iter()
+                    .rev()
+                    .find(|e| e.round == round && e.step == step),
             };
             if let Some(entry) = entry {
                 counts.add(entry);

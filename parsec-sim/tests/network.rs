@@ -1,0 +1,453 @@
+//! Multi-peer runs on the in-process [`Network`]: every honest peer decides every vote, in
+//! the same order, with valid proofs and no fault (spec §15 invariants 1, 2, 3, 5, 8, 10).
+//!
+//! Each test takes its seed from `PARSEC_SEED` if set, else a fixed default, and every
+//! failure message names the seed: rerun with `PARSEC_SEED=<n> cargo test -p parsec-sim
+//! --test network <name>`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use parsec_core::Block;
+use parsec_graph::{ConsensusMode, Observation, PeerId};
+use parsec_sim::network::Network;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// The seed of a test: `PARSEC_SEED` if set, else `default`.
+fn seed_or(default: u64) -> u64 {
+    match std::env::var("PARSEC_SEED") {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("PARSEC_SEED={value:?} is not a u64")),
+        Err(_) => default,
+    }
+}
+
+/// Prints how to rerun a test if it panics while this guard is alive.
+struct RerunHint {
+    seed: u64,
+    test: &'static str,
+}
+
+impl Drop for RerunHint {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "rerun with: PARSEC_SEED={} cargo test -p parsec-sim --test network {}",
+                self.seed, self.test
+            );
+        }
+    }
+}
+
+/// What every peer must agree on about one block: the payload, the voter for `Single`-mode
+/// opaque blocks, and the group boundaries.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Decided {
+    payload: Observation<String>,
+    signer: Option<PeerId>,
+    election: u64,
+    position: u32,
+}
+
+fn decided(block: &Block<String>, mode: ConsensusMode) -> Decided {
+    let single = mode == ConsensusMode::Single && block.payload.is_opaque();
+    Decided {
+        payload: block.payload.clone(),
+        signer: single
+            .then(|| block.proofs.first().map(|p| p.signer))
+            .flatten(),
+        election: block.election,
+        position: block.position,
+    }
+}
+
+fn sequence(net: &Network, peer: usize, mode: ConsensusMode) -> Vec<Decided> {
+    net.blocks(peer).iter().map(|b| decided(b, mode)).collect()
+}
+
+/// Spec §15.1: every peer's sequence is a prefix of the longest one.
+fn check_prefix_agreement(net: &Network, mode: ConsensusMode, context: &str) {
+    let sequences: Vec<Vec<Decided>> = (0..net.len()).map(|i| sequence(net, i, mode)).collect();
+    let (longest, reference) = sequences
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, s)| (s.len(), std::cmp::Reverse(*i)))
+        .unwrap();
+    for (i, s) in sequences.iter().enumerate() {
+        assert_eq!(
+            s.as_slice(),
+            &reference[..s.len()],
+            "peer {i}'s blocks are not a prefix of peer {longest}'s ({context}; PARSEC_SEED={})",
+            net.seed()
+        );
+    }
+}
+
+/// What one peer will vote, in order.
+type VotePlan = Vec<Vec<Observation<String>>>;
+
+fn opaque(s: &str) -> Observation<String> {
+    Observation::OpaquePayload(s.to_string())
+}
+
+/// Supermajority: every peer votes the same three payloads, in a peer-dependent order.
+fn supermajority_plan(peers: usize) -> VotePlan {
+    let payloads = ["alpha", "bravo", "charlie"];
+    (0..peers)
+        .map(|i| {
+            let mut order: Vec<_> = (0..payloads.len())
+                .map(|k| opaque(payloads[(i + k) % payloads.len()]))
+                .collect();
+            if i % 2 == 1 {
+                order.reverse();
+            }
+            order
+        })
+        .collect()
+}
+
+/// Single: every peer votes two payloads of its own and two shared ones, interleaved in a
+/// peer-dependent order.
+fn single_plan(peers: usize) -> VotePlan {
+    (0..peers)
+        .map(|i| {
+            let mut order = vec![
+                opaque(&format!("own-{i}-a")),
+                opaque("shared-x"),
+                opaque(&format!("own-{i}-b")),
+                opaque("shared-y"),
+            ];
+            let turn = i % order.len();
+            order.rotate_left(turn);
+            order
+        })
+        .collect()
+}
+
+/// The keys every peer must decide: payload, plus the voter in `Single` mode.
+fn expected_keys(
+    net: &Network,
+    plan: &VotePlan,
+    mode: ConsensusMode,
+) -> BTreeMap<(Observation<String>, Option<PeerId>), usize> {
+    let mut expected = BTreeMap::new();
+    for (i, votes) in plan.iter().enumerate() {
+        for vote in votes {
+            let signer = (mode == ConsensusMode::Single).then(|| net.peer_id(i));
+            expected.insert((vote.clone(), signer), 0);
+        }
+    }
+    expected
+}
+
+fn decided_keys(
+    net: &Network,
+    peer: usize,
+    mode: ConsensusMode,
+) -> BTreeMap<(Observation<String>, Option<PeerId>), usize> {
+    let mut counts = BTreeMap::new();
+    for block in net.blocks(peer) {
+        let d = decided(block, mode);
+        *counts.entry((d.payload, d.signer)).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Runs `peers` genesis members voting `plan` (votes cast at random times while gossip
+/// runs) until every peer decided every vote, checking agreement after every step.
+fn run(peers: usize, mode: ConsensusMode, plan: &VotePlan, seed: u64) -> Network {
+    let mut net = Network::new(peers, mode, seed).unwrap();
+    let expected = expected_keys(&net, plan, mode);
+    // The vote schedule has its own stream so that the network's choices stay independent.
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x766f_7465_7321);
+    let mut next_vote = vec![0usize; peers];
+    let max_steps = 400 * peers as u64;
+    let everyone_decided = |net: &Network| {
+        (0..net.len()).all(|i| {
+            let got = decided_keys(net, i, mode);
+            expected.keys().all(|key| got.contains_key(key))
+        })
+    };
+    loop {
+        let pending: Vec<usize> = (0..peers)
+            .filter(|&i| next_vote[i] < plan[i].len())
+            .collect();
+        if pending.is_empty() && everyone_decided(&net) {
+            break;
+        }
+        assert!(
+            net.steps() < max_steps,
+            "{peers} peers, {mode:?}: not every vote decided after {max_steps} steps \
+             (blocks per peer: {:?}; PARSEC_SEED={seed})",
+            (0..peers).map(|i| net.blocks(i).len()).collect::<Vec<_>>()
+        );
+        if !pending.is_empty() && rng.random_ratio(1, 3) {
+            let i = pending[rng.random_range(0..pending.len())];
+            net.vote(i, plan[i][next_vote[i]].clone())
+                .unwrap_or_else(|e| panic!("vote by peer {i}: {e} (PARSEC_SEED={seed})"));
+            next_vote[i] += 1;
+        }
+        let progressed = net
+            .step()
+            .unwrap_or_else(|e| panic!("step {}: {e} (PARSEC_SEED={seed})", net.steps()));
+        assert!(progressed, "no peer can gossip (PARSEC_SEED={seed})");
+        check_prefix_agreement(&net, mode, &format!("after step {}", net.steps()));
+    }
+    net
+}
+
+/// Every end-of-run invariant for a run of `plan` in `mode`.
+fn check_final(net: &Network, plan: &VotePlan, mode: ConsensusMode) {
+    let seed = net.seed();
+    let n = net.len();
+    check_prefix_agreement(net, mode, "at the end");
+    let mut group: Vec<PeerId> = (0..n).map(|i| net.peer_id(i)).collect();
+    group.sort();
+    let reference = sequence(net, 0, mode);
+    for i in 0..n {
+        // Identical sequences, group boundaries included.
+        assert_eq!(
+            sequence(net, i, mode),
+            reference,
+            "peer {i} and peer 0 differ (PARSEC_SEED={seed})"
+        );
+        let blocks = net.blocks(i);
+        let voters = net.engine(i).voters();
+        assert_eq!(
+            voters,
+            group.as_slice(),
+            "peer {i}: voters changed (PARSEC_SEED={seed})"
+        );
+        // Genesis first.
+        match &blocks[0].payload {
+            Observation::Genesis {
+                group: genesis,
+                related_info,
+            } => {
+                assert_eq!(
+                    genesis.iter().copied().collect::<Vec<_>>(),
+                    group,
+                    "peer {i}: wrong genesis group (PARSEC_SEED={seed})"
+                );
+                assert!(related_info.is_empty());
+            }
+            other => panic!("peer {i}: block 0 is {other:?}, not Genesis (PARSEC_SEED={seed})"),
+        }
+        // Sequence numbers and positions.
+        let mut previous: Option<&Block<String>> = None;
+        for (k, block) in blocks.iter().enumerate() {
+            assert_eq!(
+                block.sequence, k as u64,
+                "peer {i}: block {k} has sequence {} (PARSEC_SEED={seed})",
+                block.sequence
+            );
+            let expected_position = match previous {
+                Some(p) if p.election == block.election => p.position + 1,
+                Some(p) => {
+                    assert!(
+                        block.election > p.election,
+                        "peer {i}: block {k} goes back to election {} (PARSEC_SEED={seed})",
+                        block.election
+                    );
+                    0
+                }
+                None => 0,
+            };
+            assert_eq!(
+                block.position, expected_position,
+                "peer {i}: block {k} position (PARSEC_SEED={seed})"
+            );
+            previous = Some(block);
+            // Validity.
+            assert!(
+                block.verify(voters),
+                "peer {i}: block {k} ({:?}) does not verify (PARSEC_SEED={seed})",
+                block.payload
+            );
+            let mut signers: Vec<PeerId> = block.proofs.iter().map(|p| p.signer).collect();
+            signers.dedup();
+            assert_eq!(
+                signers.len(),
+                block.proofs.len(),
+                "peer {i}: block {k} has unsorted or repeated proofs (PARSEC_SEED={seed})"
+            );
+            if mode == ConsensusMode::Single && block.payload.is_opaque() {
+                assert_eq!(
+                    block.proofs.len(),
+                    1,
+                    "peer {i}: Single block {k} has {} proofs (PARSEC_SEED={seed})",
+                    block.proofs.len()
+                );
+            } else {
+                assert!(
+                    3 * block.proofs.len() > 2 * n,
+                    "peer {i}: block {k} ({:?}) has {} proofs of {n} voters (PARSEC_SEED={seed})",
+                    block.payload,
+                    block.proofs.len()
+                );
+            }
+        }
+        // Integrity: every vote decided exactly once, nothing else decided.
+        let mut expected = expected_keys(net, plan, mode);
+        let genesis_key = (blocks[0].payload.clone(), None);
+        expected.insert(genesis_key, 0);
+        let got = decided_keys(net, i, mode);
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>(),
+            "peer {i}: decided keys differ from the votes (PARSEC_SEED={seed})"
+        );
+        for (key, count) in &got {
+            assert_eq!(
+                *count, 1,
+                "peer {i}: {key:?} decided {count} times (PARSEC_SEED={seed})"
+            );
+        }
+        // Every inserted event was handed out for persisting, once.
+        let graph = net.engine(i).graph();
+        assert_eq!(
+            net.persisted(i),
+            graph.len(),
+            "peer {i}: persisted events vs graph (PARSEC_SEED={seed})"
+        );
+        // No honest peer forked.
+        for (index, creator) in graph.peers() {
+            assert!(
+                !graph.has_forked(index),
+                "peer {i} sees a fork by {creator} (PARSEC_SEED={seed})"
+            );
+        }
+        // Nothing left undecided.
+        let unpolled: Vec<_> = net.engine(i).our_unpolled_observations().collect();
+        assert!(
+            unpolled.is_empty(),
+            "peer {i}: undecided votes {unpolled:?} (PARSEC_SEED={seed})"
+        );
+    }
+    // Honest runs are quiet.
+    let faults = net.all_faults();
+    assert!(
+        faults.is_empty(),
+        "faults in an honest run: {faults:?} (PARSEC_SEED={seed})"
+    );
+}
+
+fn scenario(test: &'static str, peers: usize, mode: ConsensusMode, default_seed: u64) {
+    let seed = seed_or(default_seed);
+    let _hint = RerunHint { seed, test };
+    let plan = match mode {
+        ConsensusMode::Supermajority => supermajority_plan(peers),
+        ConsensusMode::Single => single_plan(peers),
+    };
+    let net = run(peers, mode, &plan, seed);
+    check_final(&net, &plan, mode);
+    println!(
+        "{peers} peers, {mode:?}: {} steps, {} blocks (PARSEC_SEED={seed})",
+        net.steps(),
+        net.blocks(0).len()
+    );
+}
+
+#[test]
+fn supermajority_4_peers() {
+    scenario("supermajority_4_peers", 4, ConsensusMode::Supermajority, 1);
+}
+
+#[test]
+fn supermajority_7_peers() {
+    scenario("supermajority_7_peers", 7, ConsensusMode::Supermajority, 2);
+}
+
+#[test]
+fn supermajority_10_peers() {
+    scenario(
+        "supermajority_10_peers",
+        10,
+        ConsensusMode::Supermajority,
+        3,
+    );
+}
+
+#[test]
+fn single_4_peers() {
+    scenario("single_4_peers", 4, ConsensusMode::Single, 4);
+}
+
+#[test]
+fn single_7_peers() {
+    scenario("single_7_peers", 7, ConsensusMode::Single, 5);
+}
+
+#[test]
+fn single_10_peers() {
+    scenario("single_10_peers", 10, ConsensusMode::Single, 6);
+}
+
+#[test]
+fn same_seed_same_blocks() {
+    let seed = seed_or(7);
+    let _hint = RerunHint {
+        seed,
+        test: "same_seed_same_blocks",
+    };
+    for mode in [ConsensusMode::Supermajority, ConsensusMode::Single] {
+        let plan = match mode {
+            ConsensusMode::Supermajority => supermajority_plan(5),
+            ConsensusMode::Single => single_plan(5),
+        };
+        let first = run(5, mode, &plan, seed);
+        let second = run(5, mode, &plan, seed);
+        assert_eq!(
+            first.steps(),
+            second.steps(),
+            "{mode:?}: step counts differ (PARSEC_SEED={seed})"
+        );
+        for i in 0..first.len() {
+            assert_eq!(
+                first.blocks(i),
+                second.blocks(i),
+                "{mode:?}: peer {i}'s blocks differ between two runs (PARSEC_SEED={seed})"
+            );
+            let hashes = |net: &Network| -> Vec<_> {
+                net.engine(i)
+                    .graph()
+                    .iter()
+                    .map(|node| *node.hash())
+                    .collect()
+            };
+            assert_eq!(
+                hashes(&first),
+                hashes(&second),
+                "{mode:?}: peer {i}'s graphs differ between two runs (PARSEC_SEED={seed})"
+            );
+            assert_eq!(first.persisted(i), second.persisted(i));
+            assert_eq!(first.faults(i), second.faults(i));
+        }
+    }
+}
+
+#[test]
+fn network_accessors_and_errors() {
+    let mut net = Network::new(3, ConsensusMode::Supermajority, 11).unwrap();
+    assert_eq!(net.len(), 3);
+    assert!(!net.is_empty());
+    for i in 0..3 {
+        assert_eq!(net.index_of(&net.peer_id(i)), Some(i));
+        // The genesis step decides nothing and reports nothing.
+        assert!(net.blocks(i).is_empty());
+        assert!(net.faults(i).is_empty());
+    }
+    assert!(net.vote(3, opaque("x")).is_err());
+    assert!(net.sync(0, 0).is_err());
+    assert!(net.sync(0, 5).is_err());
+    assert!(matches!(
+        net.run_until(2, |_| false),
+        Err(parsec_sim::network::NetworkError::StepLimit { steps: 2 })
+    ));
+    assert_eq!(net.steps(), 2);
+    assert_eq!(net.run_until(10, |_| true).unwrap(), 0);
+}
