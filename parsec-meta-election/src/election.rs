@@ -23,11 +23,10 @@ use std::sync::Arc;
 use parsec_coin::{CoinContext, CoinId, CommonCoin, ElectionInfo};
 use parsec_graph::hashing::DigestMap;
 use parsec_graph::{
-    ConsensusMode, EventIndex, Graph, ObservationHash, ObservationKey, Payload, PeerId, PeerIndex,
-    encoding,
+    ConsensusMode, EventIndex, Graph, ObservationKey, Payload, PeerId, PeerIndex, encoding,
 };
 
-use crate::metavote::{MetaVote, Thresholds, advance};
+use crate::metavote::{MetaVote, Thresholds, advance, advance_into};
 
 /// The voters of one election with their local numbers, in `PeerId` order. A voter's
 /// position in this order is its *slot*: candidates and lists are indexed by slot.
@@ -119,6 +118,18 @@ enum Observer {
 /// paths compare and hash these instead of 64-byte keys.
 type KeyId = u32;
 
+/// `blake3(GROUP_TAG ‖ enc(Vec<ObservationHash>))` of a decided group (spec §1.3), encoded
+/// by hand: a `u64` count, then the raw hashes.
+fn group_hash(keys: &[ObservationKey]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(encoding::GROUP_TAG);
+    hasher.update(&(keys.len() as u64).to_le_bytes());
+    for key in keys {
+        hasher.update(key.hash().as_bytes());
+    }
+    *hasher.finalize().as_bytes()
+}
+
 /// The first eight bytes of a key's observation hash, big-endian: agrees with key order
 /// whenever it differs.
 fn hash_prefix(key: &ObservationKey) -> u64 {
@@ -189,7 +200,8 @@ struct Tally {
     deferred: Vec<usize>,
     keys: BTreeMap<KeyId, KeyTally>,
     /// Keys interesting by their votes and not yet in the voter's content union.
-    ready: BTreeSet<KeyId>,
+    /// (May hold a key twice; deduplicated when taken.)
+    ready: Vec<KeyId>,
 }
 
 /// The meta-elections of one peer, generic over the coin.
@@ -222,6 +234,11 @@ pub struct Elections<C> {
     restart_pending: bool,
     /// Events evaluated so far (all positions below are evaluated).
     evaluated: usize,
+    /// Meta-events below this position are all `None` (they precede every restart point).
+    cleared: usize,
+    /// Reused buffers of the hot path.
+    scratch_latest: Vec<EventIndex>,
+    scratch_fresh: Vec<usize>,
 }
 
 /// Misuse of the election state by the engine (never caused by peer data).
@@ -276,6 +293,9 @@ impl<C: CommonCoin> Elections<C> {
             tallies: vec![Tally::default(); n],
             restart_pending: false,
             evaluated: 0,
+            cleared: 0,
+            scratch_latest: Vec::new(),
+            scratch_fresh: Vec::new(),
         })
     }
 
@@ -423,9 +443,11 @@ impl<C: CommonCoin> Elections<C> {
             .unwrap_or(end);
         let first_observer = self.observers.iter().map(|o| o.get()).min();
         self.observers.clear();
-        for meta in &mut self.meta[..restart.min(end)] {
+        let cleared = self.cleared.min(restart).min(end);
+        for meta in &mut self.meta[cleared..restart.min(end)] {
             *meta = None;
         }
+        self.cleared = self.cleared.max(restart.min(end));
 
         if voters != self.voters {
             let n = voters.len();
@@ -518,20 +540,25 @@ impl<C: CommonCoin> Elections<C> {
         let observer = if parent_lists {
             Observer::After
         } else {
-            let mut latest = Vec::new();
-            if self.interesting.iter().any(|i| !i.is_empty()) {
+            // An observer needs a supermajority of voters with a first interesting event.
+            let firsts = self.interesting.iter().filter(|i| !i.is_empty()).count();
+            if self.th.supermajority(firsts) {
+                let mut latest = std::mem::take(&mut self.scratch_latest);
                 graph.latest_ancestors(event, &mut latest);
-            }
-            let observees: Vec<u32> = (0..n)
-                .filter(|&p| {
-                    self.interesting[p]
-                        .first()
-                        .is_some_and(|&f| graph.strongly_sees_via(&latest, f, n))
-                })
-                .map(|p| p as u32)
-                .collect();
-            if self.th.supermajority(observees.len()) {
-                Observer::This(observees)
+                let observees: Vec<u32> = (0..n)
+                    .filter(|&p| {
+                        self.interesting[p]
+                            .first()
+                            .is_some_and(|&f| graph.strongly_sees_via(&latest, f, n))
+                    })
+                    .map(|p| p as u32)
+                    .collect();
+                self.scratch_latest = latest;
+                if self.th.supermajority(observees.len()) {
+                    Observer::This(observees)
+                } else {
+                    Observer::None
+                }
             } else {
                 Observer::None
             }
@@ -639,75 +666,68 @@ impl<C: CommonCoin> Elections<C> {
         slot: usize,
         parent: EventIndex,
     ) -> Option<Lists> {
-        let parent_lists = self.meta[parent.get()]
-            .as_ref()
-            .and_then(|m| m.lists.clone())?;
         let others = self.others(graph, event, slot);
-        let mut all: Vec<List> = Vec::with_capacity(self.voters.len());
-        let mut advanced: Vec<Option<Vec<MetaVote>>> = Vec::with_capacity(self.voters.len());
-        {
-            let lists_of = |q: Option<EventIndex>| -> Option<&[List]> {
-                let q = q?;
-                self.meta[q.get()]
-                    .as_ref()
-                    .and_then(|m| m.lists.as_ref())
-                    .map(|l| &l.per_candidate[..])
-            };
-            // The other voters' lists, in voter order, and for the voters whose latest event
-            // changed since our parent's evaluation, the old and new lists side by side.
-            let other_lists: Vec<&[List]> = others.iter().filter_map(|&q| lists_of(q)).collect();
-            let mut comparable = !parent_lists.coin_applied;
-            let mut changed: Vec<(&[List], &[List])> = Vec::new();
-            for (&old, &new) in parent_lists.others.iter().zip(others.iter()) {
-                if old != new {
-                    match (lists_of(old), lists_of(new)) {
-                        (Some(a), Some(b)) => changed.push((a, b)),
-                        _ => comparable = false,
-                    }
+        // Disjoint borrows: the lists are read while the coin is asked.
+        let meta = &self.meta;
+        let coin = &mut self.coin;
+        let th = self.th;
+        let info = ElectionInfo {
+            election: self.election,
+            voters: &self.voters.ids,
+            previous_group_hash: self.previous_group_hash,
+        };
+        let parent_lists = meta[parent.get()].as_ref()?.lists.as_ref()?;
+        let lists_of = |q: Option<EventIndex>| -> Option<&[List]> {
+            meta[q?.get()]
+                .as_ref()
+                .and_then(|m| m.lists.as_ref())
+                .map(|l| &l.per_candidate[..])
+        };
+        // The other voters' lists, in voter order, and for the voters whose latest event
+        // changed since our parent's evaluation, the old and new lists side by side.
+        let other_lists: Vec<&[List]> = others.iter().filter_map(|&q| lists_of(q)).collect();
+        let mut comparable = !parent_lists.coin_applied;
+        let mut changed: Vec<(&[List], &[List])> = Vec::new();
+        for (&old, &new) in parent_lists.others.iter().zip(others.iter()) {
+            if old != new {
+                match (lists_of(old), lists_of(new)) {
+                    (Some(a), Some(b)) => changed.push((a, b)),
+                    _ => comparable = false,
                 }
-            }
-            let mut lists: Vec<&[MetaVote]> = Vec::with_capacity(other_lists.len());
-            for (p, previous) in parent_lists.per_candidate.iter().enumerate() {
-                let decided = previous.last().is_some_and(|m| m.decision().is_some());
-                // Advancing is idempotent for fixed inputs: when every changed other event
-                // carries the very same list for this candidate, the parent's list stands.
-                // An entry still waiting for the coin must ask again at every event.
-                let unchanged = comparable
-                    && !previous.iter().any(MetaVote::awaits_coin)
-                    && changed.iter().all(|(a, b)| Arc::ptr_eq(&a[p], &b[p]));
-                if decided || unchanged {
-                    advanced.push(None);
-                    continue;
-                }
-                lists.clear();
-                lists.extend(other_lists.iter().map(|l| &l[p][..]));
-                advanced.push(Some(advance(previous, &lists, self.th)));
             }
         }
+        let mut all: Vec<List> = Vec::with_capacity(parent_lists.per_candidate.len());
+        let mut lists: Vec<&[MetaVote]> = Vec::with_capacity(other_lists.len());
+        let mut list: Vec<MetaVote> = Vec::new();
         let mut coin_applied = false;
-        for (p, (previous, list)) in parent_lists.per_candidate.iter().zip(advanced).enumerate() {
-            let Some(mut list) = list else {
+        for (p, previous) in parent_lists.per_candidate.iter().enumerate() {
+            let decided = previous.last().is_some_and(|m| m.decision().is_some());
+            // Advancing is idempotent for fixed inputs: when every changed other event
+            // carries the very same list for this candidate, the parent's list stands.
+            // An entry still waiting for the coin must ask again at every event.
+            let unchanged = comparable
+                && !previous.iter().any(MetaVote::awaits_coin)
+                && changed.iter().all(|(a, b)| Arc::ptr_eq(&a[p], &b[p]));
+            if decided || unchanged {
                 all.push(previous.clone());
                 continue;
-            };
+            }
+            lists.clear();
+            lists.extend(other_lists.iter().map(|l| &l[p][..]));
+            advance_into(previous, &lists, th, &mut list);
             for entry in list.iter_mut().filter(|m| m.awaits_coin()) {
                 let id = CoinId {
-                    election: self.election,
-                    candidate: self.voters.ids[p],
+                    election: info.election,
+                    candidate: info.voters[p],
                     round: entry.round.saturating_sub(1),
-                };
-                let info = ElectionInfo {
-                    election: self.election,
-                    voters: &self.voters.ids,
-                    previous_group_hash: self.previous_group_hash,
                 };
                 let ctx = CoinContext {
                     graph,
                     at: event,
                     info: &info,
                 };
-                self.coin.on_needed(&id, &ctx);
-                if let Some(value) = self.coin.value(&id, &ctx)
+                coin.on_needed(&id, &ctx);
+                if let Some(value) = coin.value(&id, &ctx)
                     && let crate::metavote::MetaValue::Undecided { est, .. } = &mut entry.value
                 {
                     *est = crate::metavote::BoolSet::single(value);
@@ -717,7 +737,7 @@ impl<C: CommonCoin> Elections<C> {
             if list[..] == previous[..] {
                 all.push(previous.clone());
             } else {
-                all.push(List::from(list));
+                all.push(List::from(&list[..]));
             }
         }
         Some(Lists {
@@ -740,7 +760,8 @@ impl<C: CommonCoin> Elections<C> {
         if tally.cursors.len() < self.by_creator.len() {
             tally.cursors.resize(self.by_creator.len(), 0);
         }
-        let mut fresh: Vec<usize> = Vec::new();
+        let mut fresh = std::mem::take(&mut self.scratch_fresh);
+        fresh.clear();
         tally.deferred.retain(|&id| {
             if graph.is_descendant_of(event, self.records[id].event) {
                 fresh.push(id);
@@ -775,7 +796,7 @@ impl<C: CommonCoin> Elections<C> {
                 }
             }
         }
-        for id in fresh {
+        for &id in &fresh {
             let record = self.records[id];
             if record.decided || bit(&self.union[slot], record.key) {
                 continue;
@@ -786,10 +807,11 @@ impl<C: CommonCoin> Elections<C> {
                     let entry = tally.keys.entry(record.key).or_default();
                     entry.own_index.get_or_insert(record.index);
                 }
-                tally.ready.insert(record.key);
+                tally.ready.push(record.key);
                 continue;
             }
             let entry = tally.keys.entry(record.key).or_default();
+            let mut counted = false;
             if let Some(voter) = self.voters.slot(record.creator) {
                 let (word, bit) = (voter / 64, 1u64 << (voter % 64));
                 if entry.voters.len() <= word {
@@ -798,15 +820,21 @@ impl<C: CommonCoin> Elections<C> {
                 if entry.voters[word] & bit == 0 {
                     entry.voters[word] |= bit;
                     entry.count += 1;
+                    counted = true;
                 }
             }
             if record.creator == own && entry.own_index.is_none() {
                 entry.own_index = Some(record.index);
             }
-            if self.th.supermajority(entry.count) {
-                tally.ready.insert(record.key);
+            // Once, when the count first reaches a supermajority.
+            if counted
+                && self.th.supermajority(entry.count)
+                && !self.th.supermajority(entry.count - 1)
+            {
+                tally.ready.push(record.key);
             }
         }
+        self.scratch_fresh = fresh;
         if tally.ready.is_empty() {
             return Vec::new();
         }
@@ -820,12 +848,13 @@ impl<C: CommonCoin> Elections<C> {
             self.th.supermajority(known)
         };
         let keys = &self.keys;
+        let taken = |id: &KeyId| {
+            single_ok || matches!(keys[*id as usize], ObservationKey::Supermajority(_))
+        };
         let mut content: Vec<(u64, u64, KeyId)> = tally
             .ready
             .iter()
-            .filter(|&&id| {
-                single_ok || matches!(keys[id as usize], ObservationKey::Supermajority(_))
-            })
+            .filter(|id| taken(id))
             .map(|&id| {
                 let rank = tally
                     .keys
@@ -841,8 +870,9 @@ impl<C: CommonCoin> Elections<C> {
                 .cmp(&(b.0, b.1))
                 .then_with(|| keys[a.2 as usize].cmp(&keys[b.2 as usize]))
         });
+        content.dedup_by_key(|(_, _, id)| *id);
+        tally.ready.retain(|id| !taken(id));
         for (_, _, id) in &content {
-            tally.ready.remove(id);
             tally.keys.remove(id);
         }
         content.into_iter().map(|(_, _, id)| id).collect()
@@ -860,8 +890,11 @@ impl<C: CommonCoin> Elections<C> {
         } else {
             let lists = self.meta[event.get()].as_ref()?.lists.as_ref()?;
             let mut yes = Vec::new();
+            for list in lists.per_candidate.iter() {
+                list.last()?.decision()?;
+            }
             for (p, list) in lists.per_candidate.iter().enumerate() {
-                if list.last()?.decision()? {
+                if list.last().and_then(MetaVote::decision) == Some(true) {
                     yes.push(p);
                 }
             }
@@ -932,18 +965,15 @@ impl<C: CommonCoin> Elections<C> {
         for tally in &mut self.tallies {
             for key in &ids {
                 tally.keys.remove(key);
-                tally.ready.remove(key);
             }
+            tally.ready.retain(|key| !self.decided[*key as usize]);
         }
         let decided = &self.decided;
-        for meta in self.meta.iter_mut().flatten() {
+        for meta in self.meta[self.cleared..].iter_mut().flatten() {
             meta.content.retain(|&key| !decided[key as usize]);
         }
         let keys: Vec<ObservationKey> = ids.iter().map(|&id| self.keys[id as usize]).collect();
-        let hashes: Vec<ObservationHash> = keys.iter().map(ObservationKey::hash).collect();
-        // Encoding a vector of fixed-size hashes cannot fail.
-        self.previous_group_hash =
-            encoding::tagged_hash(encoding::GROUP_TAG, &hashes).unwrap_or([0; 32]);
+        self.previous_group_hash = group_hash(&keys);
         self.decided_groups += 1;
         self.restart_pending = true;
         Decision {
@@ -954,5 +984,29 @@ impl<C: CommonCoin> Elections<C> {
             first_votes,
             voters: self.voters.ids.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parsec_graph::ObservationHash;
+
+    #[test]
+    fn group_hash_is_the_canonical_encoding() {
+        let keys = vec![
+            ObservationKey::Supermajority(ObservationHash::from_bytes([1; 32])),
+            ObservationKey::Single(
+                ObservationHash::from_bytes([2; 32]),
+                PeerId::from_bytes([3; 32]),
+            ),
+        ];
+        let hashes: Vec<ObservationHash> = keys.iter().map(ObservationKey::hash).collect();
+        let expected = encoding::tagged_hash(encoding::GROUP_TAG, &hashes).unwrap();
+        assert_eq!(group_hash(&keys), expected);
+        assert_eq!(
+            group_hash(&[]),
+            encoding::tagged_hash(encoding::GROUP_TAG, &Vec::<ObservationHash>::new()).unwrap()
+        );
     }
 }

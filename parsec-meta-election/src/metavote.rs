@@ -210,20 +210,28 @@ fn slot(round: u32, step: Step) -> usize {
 /// not change while one list advances, only the list's own entries do.
 struct OthersCounts<'a> {
     others: &'a [&'a [MetaVote]],
-    cache: Vec<Option<Counts>>,
+    /// (position, counts) pairs; an advance touches only a handful of steps.
+    cache: [(usize, Counts); CACHED_STEPS],
+    cached: usize,
 }
+
+const CACHED_STEPS: usize = 8;
 
 impl<'a> OthersCounts<'a> {
     fn new(others: &'a [&'a [MetaVote]]) -> Self {
         OthersCounts {
             others,
-            cache: Vec::new(),
+            cache: [(usize::MAX, Counts::default()); CACHED_STEPS],
+            cached: 0,
         }
     }
 
     fn at(&mut self, round: u32, step: Step) -> Counts {
         let position = slot(round, step);
-        if let Some(Some(counts)) = self.cache.get(position) {
+        if let Some((_, counts)) = self.cache[..self.cached]
+            .iter()
+            .find(|(p, _)| *p == position)
+        {
             return *counts;
         }
         let mut counts = Counts::default();
@@ -240,10 +248,9 @@ impl<'a> OthersCounts<'a> {
                 counts.add(entry);
             }
         }
-        if self.cache.len() <= position {
-            self.cache.resize(position + 1, None);
-        }
-        self.cache[position] = Some(counts);
+        let at = self.cached % CACHED_STEPS;
+        self.cache[at] = (position, counts);
+        self.cached = (self.cached + 1).min(CACHED_STEPS);
         counts
     }
 
@@ -331,8 +338,20 @@ fn next(m: &MetaVote, c: &Counts, th: Thresholds) -> MetaVote {
 
 /// `Advance(prev, others)` of spec §6.5.6. `others` must be in voter (`PeerId`) order.
 pub fn advance(prev: &[MetaVote], others: &[&[MetaVote]], th: Thresholds) -> Vec<MetaVote> {
-    let mut others = OthersCounts::new(others);
     let mut out = Vec::with_capacity(prev.len() + 1);
+    advance_into(prev, others, th, &mut out);
+    out
+}
+
+/// [`advance`] into a reused buffer (cleared first).
+pub fn advance_into(
+    prev: &[MetaVote],
+    others: &[&[MetaVote]],
+    th: Thresholds,
+    out: &mut Vec<MetaVote>,
+) {
+    out.clear();
+    let mut others = OthersCounts::new(others);
     for m in prev {
         let mut updated = *m;
         if m.decision().is_none() {
@@ -360,7 +379,6 @@ pub fn advance(prev: &[MetaVote], others: &[&[MetaVote]], th: Thresholds) -> Vec
     if let Some(first_decided) = out.iter().position(|m| m.decision().is_some()) {
         out.truncate(first_decided + 1);
     }
-    out
 }
 
 #[cfg(test)]
