@@ -802,25 +802,22 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
                 self.next_sequence += 1;
                 position += 1;
             }
-            let Some(observation) = decision
+            let change = decision
                 .first_votes
                 .get(i)
                 .copied()
                 .flatten()
                 .and_then(vote_of)
-                .map(|(_, v)| v.observation.clone())
-            else {
-                continue;
-            };
-            match observation {
-                Observation::Add { peer_id, .. } => self.apply_add(&mut voters, peer_id),
-                Observation::Remove { peer_id, .. } => {
-                    self.apply_remove(&mut voters, peer_id, decision.at)
-                }
-                Observation::Accusation { offender, .. } => {
-                    self.apply_remove(&mut voters, offender, decision.at)
-                }
-                _ => {}
+                .and_then(|(_, vote)| match &vote.observation {
+                    Observation::Add { peer_id, .. } => Some((true, *peer_id)),
+                    Observation::Remove { peer_id, .. } => Some((false, *peer_id)),
+                    Observation::Accusation { offender, .. } => Some((false, *offender)),
+                    _ => None,
+                });
+            match change {
+                Some((true, peer)) => self.apply_add(&mut voters, peer),
+                Some((false, peer)) => self.apply_remove(&mut voters, peer, decision.at),
+                None => {}
             }
         }
         for block in step.blocks.iter().rev().take(position as usize).rev() {

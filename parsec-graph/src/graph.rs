@@ -625,6 +625,15 @@ impl<T> Graph<T> {
             .contains(target.creator.0, target.event.index(), target.fork_id)
     }
 
+    /// Whether `anc(X)` holds two events of any one creator with the same index.
+    pub fn has_forks_in_ancestry(&self, x: EventIndex) -> bool {
+        self.nodes[x.get()]
+            .summary
+            .forks
+            .as_ref()
+            .is_some_and(|forks| !forks.forked.is_empty())
+    }
+
     /// Whether `anc(X)` holds two events of `peer` with the same index.
     pub fn descends_from_fork_of(&self, x: EventIndex, peer: PeerIndex) -> bool {
         self.nodes[x.get()].summary.forked_on(peer.0)

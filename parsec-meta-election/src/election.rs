@@ -20,6 +20,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use parsec_coin::{CoinContext, CoinId, CommonCoin, ElectionInfo};
 use parsec_graph::hashing::DigestMap;
 use parsec_graph::{
@@ -143,6 +145,20 @@ fn bit(set: &[u64], id: KeyId) -> bool {
         .is_some_and(|word| word & (1 << (id % 64)) != 0)
 }
 
+fn set_small_bit(set: &mut SmallVec<[u64; 1]>, slot: usize) {
+    let word = slot / 64;
+    if set.len() <= word {
+        set.resize(word + 1, 0);
+    }
+    set[word] |= 1 << (slot % 64);
+}
+
+fn clear_bit(set: &mut [u64], id: KeyId) {
+    if let Some(word) = set.get_mut(id as usize / 64) {
+        *word &= !(1 << (id % 64));
+    }
+}
+
 fn set_bit(set: &mut Vec<u64>, id: KeyId) {
     let word = id as usize / 64;
     if set.len() <= word {
@@ -158,6 +174,9 @@ struct MetaEvent {
     content: Vec<KeyId>,
     observer: Observer,
     lists: Option<Lists>,
+    /// Voter slots whose first interesting event this event strongly sees (bitset), kept
+    /// while it is not an observer so that its successor need not test them again.
+    strongly_seen: SmallVec<[u64; 1]>,
 }
 
 /// The meta-vote lists of an event, with what they were computed from.
@@ -167,7 +186,7 @@ struct Lists {
     /// while they do not change (decided ones never do).
     per_candidate: Box<[List]>,
     /// Per voter slot: the other voter's latest event with lists that was counted.
-    others: Box<[Option<EventIndex>]>,
+    others: SmallVec<[Option<EventIndex>; 8]>,
     /// Whether the coin filled an estimate here (then the next event must recompute).
     coin_applied: bool,
 }
@@ -239,6 +258,7 @@ pub struct Elections<C> {
     /// Reused buffers of the hot path.
     scratch_latest: Vec<EventIndex>,
     scratch_fresh: Vec<usize>,
+    scratch_list: Vec<MetaVote>,
 }
 
 /// Misuse of the election state by the engine (never caused by peer data).
@@ -296,6 +316,7 @@ impl<C: CommonCoin> Elections<C> {
             cleared: 0,
             scratch_latest: Vec::new(),
             scratch_fresh: Vec::new(),
+            scratch_list: Vec::new(),
         })
     }
 
@@ -472,22 +493,20 @@ impl<C: CommonCoin> Elections<C> {
         for interesting in &mut self.interesting {
             interesting.clear();
         }
-        for union in &mut self.union {
-            union.clear();
-        }
+        // The content unions need no rebuilding: every content kept below is the old
+        // content minus the decided keys, so each union is the old one minus those keys,
+        // which `conclude` already cleared.
         for position in restart..resume {
             let Some(meta) = self.meta[position].as_mut() else {
                 continue;
             };
             meta.observer = Observer::None;
             meta.lists = None;
+            meta.strongly_seen.clear();
             if !meta.content.is_empty() {
                 let creator = graph.node(EventIndex::from(position)).creator();
                 if let Some(slot) = self.voters.slot(creator) {
                     self.interesting[slot].push(EventIndex::from(position));
-                    for &key in &meta.content {
-                        set_bit(&mut self.union[slot], key);
-                    }
                 }
             }
         }
@@ -537,23 +556,44 @@ impl<C: CommonCoin> Elections<C> {
         let parent_lists = self_sync_parent.is_some_and(|s| self.has_lists(s));
 
         // Observer first: it reads the first interesting events registered before this one.
+        let mut strongly_seen: SmallVec<[u64; 1]> = SmallVec::new();
         let observer = if parent_lists {
             Observer::After
         } else {
             // An observer needs a supermajority of voters with a first interesting event.
             let firsts = self.interesting.iter().filter(|i| !i.is_empty()).count();
             if self.th.supermajority(firsts) {
+                // Without forks in the ancestry, strongly seeing is monotone along a chain:
+                // what the self-sync-parent strongly saw, this event strongly sees too.
+                let inherited: SmallVec<[u64; 1]> = if graph.has_forks_in_ancestry(event) {
+                    SmallVec::new()
+                } else {
+                    self_sync_parent
+                        .and_then(|s| self.meta[s.get()].as_ref())
+                        .map(|m| m.strongly_seen.clone())
+                        .unwrap_or_default()
+                };
                 let mut latest = std::mem::take(&mut self.scratch_latest);
-                graph.latest_ancestors(event, &mut latest);
-                let observees: Vec<u32> = (0..n)
-                    .filter(|&p| {
-                        self.interesting[p]
-                            .first()
-                            .is_some_and(|&f| graph.strongly_sees_via(&latest, f, n))
-                    })
-                    .map(|p| p as u32)
-                    .collect();
+                let mut latest_ready = false;
+                for p in 0..n {
+                    let Some(&first) = self.interesting[p].first() else {
+                        continue;
+                    };
+                    if bit(&inherited, p as KeyId) {
+                        set_small_bit(&mut strongly_seen, p);
+                        continue;
+                    }
+                    if !latest_ready {
+                        graph.latest_ancestors(event, &mut latest);
+                        latest_ready = true;
+                    }
+                    if graph.strongly_sees_via(&latest, first, n) {
+                        set_small_bit(&mut strongly_seen, p);
+                    }
+                }
                 self.scratch_latest = latest;
+                let observees: Vec<u32> =
+                    (0..n as u32).filter(|&p| bit(&strongly_seen, p)).collect();
                 if self.th.supermajority(observees.len()) {
                     Observer::This(observees)
                 } else {
@@ -564,14 +604,17 @@ impl<C: CommonCoin> Elections<C> {
             }
         };
 
+        let fresh = kept.is_none();
         let content = match kept {
             Some(content) => content,
             None => self.compute_content(graph, event, slot),
         };
         if !content.is_empty() {
             self.interesting[slot].push(event);
-            for &key in &content {
-                set_bit(&mut self.union[slot], key);
+            if fresh {
+                for &key in &content {
+                    set_bit(&mut self.union[slot], key);
+                }
             }
         }
 
@@ -585,10 +628,14 @@ impl<C: CommonCoin> Elections<C> {
                 self_sync_parent.and_then(|s| self.following_lists(graph, event, slot, s))
             }
         };
+        if !matches!(observer, Observer::None) {
+            strongly_seen.clear();
+        }
         self.meta[event.get()] = Some(MetaEvent {
             content,
             observer,
             lists,
+            strongly_seen,
         });
     }
 
@@ -599,7 +646,7 @@ impl<C: CommonCoin> Elections<C> {
         graph: &Graph<T>,
         event: EventIndex,
         own_slot: usize,
-    ) -> Box<[Option<EventIndex>]> {
+    ) -> SmallVec<[Option<EventIndex>; 8]> {
         (0..self.voters.len())
             .map(|q| {
                 if q == own_slot {
@@ -645,7 +692,7 @@ impl<C: CommonCoin> Elections<C> {
     ) -> Lists {
         let others = self.others(graph, event, slot);
         let mut lists: Vec<&[MetaVote]> = Vec::with_capacity(others.len());
-        let per_candidate = (0..self.voters.len())
+        let per_candidate: Box<[List]> = (0..self.voters.len())
             .map(|p| {
                 let initial = [MetaVote::initial(observees.contains(&(p as u32)))];
                 self.others_lists(&others, p, &mut lists);
@@ -685,9 +732,10 @@ impl<C: CommonCoin> Elections<C> {
         };
         // The other voters' lists, in voter order, and for the voters whose latest event
         // changed since our parent's evaluation, the old and new lists side by side.
-        let other_lists: Vec<&[List]> = others.iter().filter_map(|&q| lists_of(q)).collect();
+        let other_lists: SmallVec<[&[List]; 16]> =
+            others.iter().filter_map(|&q| lists_of(q)).collect();
         let mut comparable = !parent_lists.coin_applied;
-        let mut changed: Vec<(&[List], &[List])> = Vec::new();
+        let mut changed: SmallVec<[(&[List], &[List]); 8]> = SmallVec::new();
         for (&old, &new) in parent_lists.others.iter().zip(others.iter()) {
             if old != new {
                 match (lists_of(old), lists_of(new)) {
@@ -697,8 +745,8 @@ impl<C: CommonCoin> Elections<C> {
             }
         }
         let mut all: Vec<List> = Vec::with_capacity(parent_lists.per_candidate.len());
-        let mut lists: Vec<&[MetaVote]> = Vec::with_capacity(other_lists.len());
-        let mut list: Vec<MetaVote> = Vec::new();
+        let mut lists: SmallVec<[&[MetaVote]; 16]> = SmallVec::new();
+        let mut list: Vec<MetaVote> = std::mem::take(&mut self.scratch_list);
         let mut coin_applied = false;
         for (p, previous) in parent_lists.per_candidate.iter().enumerate() {
             let decided = previous.last().is_some_and(|m| m.decision().is_some());
@@ -740,6 +788,7 @@ impl<C: CommonCoin> Elections<C> {
                 all.push(List::from(&list[..]));
             }
         }
+        self.scratch_list = list;
         Some(Lists {
             per_candidate: all.into_boxed_slice(),
             others,
@@ -949,18 +998,24 @@ impl<C: CommonCoin> Elections<C> {
             self.undecided.remove(&key);
             let records = std::mem::take(&mut self.votes_of[key as usize]);
             first_votes.push(records.first().map(|&first| self.records[first].event));
-            // One vote per voter of this election: its latest inserted.
-            let mut latest: BTreeMap<PeerId, EventIndex> = BTreeMap::new();
+            // One vote per voter of this election: its latest inserted, in voter order.
+            let mut latest: Vec<(usize, EventIndex)> = Vec::with_capacity(records.len());
             for &id in &records {
                 let record = &mut self.records[id];
                 record.decided = true;
                 if let Some(slot) = self.voters.slot(record.creator) {
-                    let entry = latest.entry(self.voters.ids[slot]).or_insert(record.event);
-                    *entry = (*entry).max(record.event);
+                    latest.push((slot, record.event));
                 }
             }
-            votes.push(latest.into_values().collect());
+            latest.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+            latest.dedup_by_key(|(slot, _)| *slot);
+            votes.push(latest.into_iter().map(|(_, event)| event).collect());
             self.decided[key as usize] = true;
+        }
+        for union in &mut self.union {
+            for &key in &ids {
+                clear_bit(union, key);
+            }
         }
         for tally in &mut self.tallies {
             for key in &ids {
