@@ -26,6 +26,9 @@ pub struct Config {
     pub consensus_mode: ConsensusMode,
     /// Limits that make an event invalid (consensus parameters).
     pub event_limits: EventLimits,
+    /// Most consecutive vote events a creator may make without a sync event (consensus;
+    /// spec §2.2 check 9): bounds vote spam deterministically.
+    pub max_vote_run: u32,
     /// Limits on received messages (local).
     pub wire_limits: WireLimits,
     /// Events held per sender while their parents or creator are not ready (local).
@@ -42,6 +45,7 @@ impl Config {
             related_info: Vec::new(),
             consensus_mode,
             event_limits: EventLimits::default(),
+            max_vote_run: 1024,
             wire_limits: WireLimits::default(),
             max_future_events_per_peer: 16_384,
             max_future_events_total: 65_536,
@@ -70,6 +74,9 @@ impl Config {
             return Err(Error::Config(
                 "max_message_bytes cannot hold a vote of max_observation_bytes with all its coin shares",
             ));
+        }
+        if self.max_vote_run == 0 {
+            return Err(Error::Config("max_vote_run is zero"));
         }
         if self.max_future_events_per_peer == 0
             || self.max_future_events_total < self.max_future_events_per_peer

@@ -260,6 +260,12 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         if self.have_voted_for(&observation) {
             return Err(Error::DuplicateVote);
         }
+        let run = self
+            .our_last
+            .map_or(0, |last| self.graph.node(last).vote_run());
+        if run >= self.config.max_vote_run {
+            return Err(Error::VoteRunTooLong);
+        }
         let mut step = Step::default();
         self.create_vote(&mut step, observation)?;
         if self.voters() == [self.our_id] {
@@ -717,6 +723,13 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         event: Event<T>,
     ) -> Result<Placed, Error> {
         let creator = *event.creator();
+        if let Cause::Observation { self_parent, .. } = event.cause()
+            && let Some(parent) = self.graph.index_of(self_parent)
+            && self.graph.node(parent).vote_run() >= self.config.max_vote_run
+        {
+            step.fault(sender, Some(creator), FaultKind::VoteRunTooLong);
+            return Ok(Placed::Rejected);
+        }
         let packed = event.packed().clone();
         let inserted = match self.graph.insert(event) {
             Ok(inserted) => inserted,

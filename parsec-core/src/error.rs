@@ -22,6 +22,9 @@ pub enum Error {
     /// We already voted for this observation.
     #[error("we already voted for this observation")]
     DuplicateVote,
+    /// We cast `max_vote_run` votes without a sync event in between: gossip first.
+    #[error("too many votes without gossip: sync with a peer before voting again")]
+    VoteRunTooLong,
     /// Applications cannot vote this observation (accusations, DKG results).
     #[error("this observation cannot be voted by the application")]
     ForbiddenObservation,
@@ -70,6 +73,8 @@ pub enum FaultKind {
     InvalidEvent(EventError),
     /// An event that does not fit the graph (parents, index).
     InvalidParents(InsertError),
+    /// A vote event that follows `max_vote_run` votes with no sync event between them.
+    VoteRunTooLong,
     /// Two events of one creator with the same index (the event is kept).
     Fork {
         /// The index of the forked slot.

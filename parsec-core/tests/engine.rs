@@ -1625,3 +1625,64 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Vote runs (spec §2.2 check 9).
+
+/// A peer may cast at most `max_vote_run` votes in a row; a sync resets the run. Our
+/// Genesis vote counts: it directly follows the Initial event.
+#[test]
+fn our_vote_run_is_bounded_and_reset_by_gossip() {
+    let keys = keys(2);
+    let mut config = Config::new(group(&keys), ConsensusMode::Supermajority);
+    config.max_vote_run = 3;
+    let mut engines = start(&keys, &config);
+    let _ = engines[0].vote_for(opaque("a")).unwrap();
+    let _ = engines[0].vote_for(opaque("b")).unwrap();
+    assert!(matches!(
+        engines[0].vote_for(opaque("c")),
+        Err(parsec_core::Error::VoteRunTooLong)
+    ));
+    assert!(!engines[0].have_voted_for(&opaque("c")));
+    let bob = *engines[1].our_id();
+    let _ = engines[0].create_gossip(bob).unwrap();
+    let _ = engines[0].vote_for(opaque("c")).unwrap();
+}
+
+/// A received vote that extends a run past the limit is rejected with a fault, and the
+/// handling of the message stops there.
+#[test]
+fn a_received_vote_run_past_the_limit_is_a_fault() {
+    let keys = keys(2);
+    let mut config = Config::new(group(&keys), ConsensusMode::Supermajority);
+    config.max_vote_run = 2;
+    let mut engines = start(&keys, &config);
+    // Bob's chain: Initial, Genesis vote (run 1), "x" (run 2) — then a forged third vote.
+    let _ = engines[1].vote_for(opaque("x")).unwrap();
+    let bob = *engines[1].our_id();
+    let tip = *engines[1].graph().iter().last().unwrap().hash();
+    let third = parsec_graph::EventContent {
+        creator: bob,
+        index: 3,
+        cause: parsec_graph::Cause::Observation {
+            self_parent: tip,
+            vote: parsec_graph::Vote::new(opaque("y"), &keys[1]).unwrap(),
+        },
+        coin_shares: vec![],
+    }
+    .sign(&keys[1], &config.event_limits)
+    .unwrap();
+    let events: Vec<PackedEvent<String>> = engines[1]
+        .graph()
+        .iter()
+        .map(|n| n.event().packed().clone())
+        .chain(std::iter::once(third.into_packed()))
+        .collect();
+    let before = engines[0].graph().len();
+    let step = engines[0]
+        .handle_message(bob, WireMessage::Events { events })
+        .unwrap();
+    assert_eq!(kinds(&step), vec![FaultKind::VoteRunTooLong]);
+    // Bob's Initial, Genesis and "x" were accepted; the forged vote was not.
+    assert_eq!(engines[0].graph().len(), before + 3);
+}

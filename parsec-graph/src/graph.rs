@@ -181,6 +181,7 @@ pub struct EventNode<T> {
     self_parent: Option<EventIndex>,
     other_parent: Option<EventIndex>,
     self_sync_parent: Option<EventIndex>,
+    vote_run: u32,
     summary: Summary,
 }
 
@@ -238,6 +239,12 @@ impl<T> EventNode<T> {
     /// The nearest strict self-ancestor that is a sync event.
     pub fn self_sync_parent(&self) -> Option<EventIndex> {
         self.self_sync_parent
+    }
+
+    /// How many vote events end the creator's chain here: this one and its immediate
+    /// self-ancestors, up to the first non-vote (spec §2.2 check 9).
+    pub fn vote_run(&self) -> u32 {
+        self.vote_run
     }
 }
 
@@ -461,6 +468,11 @@ impl<T: Payload> Graph<T> {
                 parent.self_sync_parent
             }
         });
+        let vote_run = match (event.cause().kind(), self_parent) {
+            (CauseKind::Observation, Some(p)) => self.nodes[p.get()].vote_run.saturating_add(1),
+            (CauseKind::Observation, None) => 1,
+            _ => 0,
+        };
         self.by_hash.insert(*event.hash(), position);
         self.nodes.push(EventNode {
             kind: event.cause().kind(),
@@ -471,6 +483,7 @@ impl<T: Payload> Graph<T> {
             self_parent,
             other_parent,
             self_sync_parent,
+            vote_run,
             summary,
         });
         Ok(Inserted::New {
