@@ -24,6 +24,7 @@ use parsec_meta_election::{Decision, Elections, VoterSet};
 use crate::block::Block;
 use crate::config::Config;
 use crate::error::{Error, Fault, FaultKind};
+use crate::future::{FutureBuffer, Held};
 use crate::peers::{PeerFlags, PeerState};
 
 /// A message to send.
@@ -80,13 +81,6 @@ impl<T> Step<T> {
     }
 }
 
-/// An event waiting for its parents or for its creator to be permitted.
-#[derive(Clone, Debug)]
-struct Held<T> {
-    sender: PeerId,
-    event: Event<T>,
-}
-
 /// What became of one received event.
 enum Placed {
     Inserted,
@@ -109,8 +103,7 @@ pub struct Parsec<T: Payload, C: CommonCoin> {
     answered_requests: BTreeSet<EventHash>,
     /// `Request` events we answered with a `Response`.
     answered_responses: BTreeSet<EventHash>,
-    held: Vec<Held<T>>,
-    held_hashes: BTreeSet<EventHash>,
+    held: FutureBuffer<T>,
     next_sequence: u64,
     removed: bool,
     replaying: bool,
@@ -147,8 +140,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             our_votes: Vec::new(),
             answered_requests: BTreeSet::new(),
             answered_responses: BTreeSet::new(),
-            held: Vec::new(),
-            held_hashes: BTreeSet::new(),
+            held: FutureBuffer::default(),
             next_sequence: 0,
             removed: false,
             replaying: false,
@@ -519,7 +511,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
                 step.fault(sender, Some(creator), FaultKind::MalformedMessage);
                 return Ok(false);
             };
-            if self.graph.contains(&hash) || self.held_hashes.contains(&hash) {
+            if self.graph.contains(&hash) || self.held.contains(&hash) {
                 continue;
             }
             let event = match packed.verify(&self.config.event_limits) {
@@ -565,148 +557,98 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             .copied()
             .collect();
         if !self.is_permitted(event.creator()) {
-            self.hold(step, sender, event);
+            self.hold(step, sender, event, missing);
             return Ok(Placed::Held);
         }
         if !missing.is_empty() {
-            match self.held_ancestors(&missing) {
-                Some(order) => {
-                    for held in self.take_held(order) {
-                        if let Placed::Rejected = self.insert_now(step, held.sender, held.event)? {
-                            return Ok(Placed::Rejected);
-                        }
-                    }
-                }
-                None => {
-                    self.hold(step, sender, event);
-                    return Ok(Placed::Held);
+            let Some(ancestors) = self.held_ancestors(&missing) else {
+                self.hold(step, sender, event, missing);
+                return Ok(Placed::Held);
+            };
+            for hash in ancestors {
+                if let Some(held) = self.held.take(&hash)
+                    && let Placed::Rejected = self.insert_now(step, held.sender, held.event)?
+                {
+                    return Ok(Placed::Rejected);
                 }
             }
         }
         self.insert_now(step, sender, event)
     }
 
-    /// The held events needed to supply `missing`, in insertion order, if all are held.
-    fn held_ancestors(&self, missing: &[EventHash]) -> Option<Vec<usize>> {
-        if self.held.is_empty() {
-            return None;
-        }
-        let position: BTreeMap<EventHash, usize> = self
-            .held
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (*h.event.hash(), i))
-            .collect();
-        let mut needed = BTreeSet::new();
+    /// The held events that supply `missing`, parents first, if all of them are held.
+    fn held_ancestors(&self, missing: &[EventHash]) -> Option<Vec<EventHash>> {
+        let mut needed: BTreeMap<EventHash, &Event<T>> = BTreeMap::new();
         let mut stack: Vec<EventHash> = missing.to_vec();
         while let Some(hash) = stack.pop() {
-            if self.graph.contains(&hash) {
+            if self.graph.contains(&hash) || needed.contains_key(&hash) {
                 continue;
             }
-            let &i = position.get(&hash)?;
-            if needed.insert(i) {
-                let event = &self.held[i].event;
-                stack.extend(
-                    [event.cause().self_parent(), event.cause().other_parent()]
-                        .into_iter()
-                        .flatten()
-                        .copied(),
-                );
-            }
+            let event = self.held.get(&hash)?;
+            needed.insert(hash, event);
+            stack.extend(parents_of(event));
         }
-        Some(self.topological(needed.into_iter().collect()))
+        let events: Vec<&Event<T>> = needed.into_values().collect();
+        Some(
+            topological(&self.graph, &events)
+                .into_iter()
+                .map(|i| *events[i].hash())
+                .collect(),
+        )
     }
 
-    /// Orders held events parents first, ties by (creator, index, hash) (spec §5.3).
-    fn topological(&self, mut pending: Vec<usize>) -> Vec<usize> {
-        let mut order = Vec::with_capacity(pending.len());
-        let mut placed: BTreeSet<EventHash> = BTreeSet::new();
-        while !pending.is_empty() {
-            let ready = pending
-                .iter()
-                .enumerate()
-                .filter(|&(_, &i)| {
-                    let event = &self.held[i].event;
-                    [event.cause().self_parent(), event.cause().other_parent()]
-                        .into_iter()
-                        .flatten()
-                        .all(|p| self.graph.contains(p) || placed.contains(p))
-                })
-                .min_by_key(|&(_, &i)| {
-                    let event = &self.held[i].event;
-                    (*event.creator(), event.index(), *event.hash())
-                })
-                .map(|(at, &i)| (at, i));
-            let Some((at, i)) = ready else {
-                break;
-            };
-            pending.swap_remove(at);
-            placed.insert(*self.held[i].event.hash());
-            order.push(i);
-        }
-        order
-    }
-
-    /// Removes the held events at `order` (indices into `held`) and returns them in order.
-    fn take_held(&mut self, order: Vec<usize>) -> Vec<Held<T>> {
-        let mut slots: Vec<Option<Held<T>>> = self.held.drain(..).map(Some).collect();
-        let taken: Vec<Held<T>> = order.iter().filter_map(|&i| slots[i].take()).collect();
-        self.held = slots.into_iter().flatten().collect();
-        for held in &taken {
-            self.held_hashes.remove(held.event.hash());
-        }
-        taken
-    }
-
-    fn hold(&mut self, step: &mut Step<T>, sender: PeerId, event: Event<T>) {
-        let from_sender = self.held.iter().filter(|h| h.sender == sender).count();
-        if from_sender >= self.config.max_future_events_per_peer
-            && let Some(oldest) = self.held.iter().position(|h| h.sender == sender)
-        {
-            let dropped = self.held.remove(oldest);
-            self.held_hashes.remove(dropped.event.hash());
-            step.fault(
-                sender,
-                Some(*dropped.event.creator()),
-                FaultKind::BufferOverflow,
-            );
-        }
-        if self.held.len() >= self.config.max_future_events_total {
-            let dropped = self.held.remove(0);
-            self.held_hashes.remove(dropped.event.hash());
+    fn hold(
+        &mut self,
+        step: &mut Step<T>,
+        sender: PeerId,
+        event: Event<T>,
+        missing: Vec<EventHash>,
+    ) {
+        tracing::debug!(hash = %event.hash(), creator = %event.creator(), "holding event");
+        let evicted = self.held.hold(
+            sender,
+            event,
+            missing,
+            self.config.max_future_events_per_peer,
+            self.config.max_future_events_total,
+        );
+        for dropped in evicted {
             step.fault(
                 dropped.sender,
                 Some(*dropped.event.creator()),
                 FaultKind::BufferOverflow,
             );
         }
-        tracing::debug!(hash = %event.hash(), creator = %event.creator(), "holding event");
-        self.held_hashes.insert(*event.hash());
-        self.held.push(Held { sender, event });
     }
 
-    /// Inserts the held events that can now be inserted, until none can (spec §4.4, §5.3).
+    /// Inserts the held events that became insertable, until none is (spec §4.4, §5.3).
+    /// Only events whose missing parent arrived or whose creator became permitted are
+    /// looked at; those still not insertable are held again.
     fn release_held(&mut self, step: &mut Step<T>) -> Result<(), Error> {
         loop {
-            if self.held.is_empty() || self.removed {
+            if self.removed {
                 return Ok(());
             }
-            let ready: Vec<usize> = (0..self.held.len())
-                .filter(|&i| {
-                    let event = &self.held[i].event;
-                    self.is_permitted(event.creator())
-                        && [event.cause().self_parent(), event.cause().other_parent()]
-                            .into_iter()
-                            .flatten()
-                            .all(|p| self.graph.contains(p))
-                })
+            let batch = self.held.take_candidates();
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let events: Vec<&Event<T>> = batch.iter().map(|h| &h.event).collect();
+            let order = topological(&self.graph, &events);
+            let mut slots: Vec<Option<Held<T>>> = batch.into_iter().map(Some).collect();
+            let mut in_order = vec![false; slots.len()];
+            for &i in &order {
+                in_order[i] = true;
+            }
+            let ordered: Vec<usize> = order
+                .iter()
+                .copied()
+                .chain((0..slots.len()).filter(|&i| !in_order[i]))
                 .collect();
-            if ready.is_empty() {
-                return Ok(());
-            }
-            let order = self.topological(ready);
-            let batch = self.take_held(order);
-            for held in batch {
+            for i in ordered {
+                let Some(held) = slots[i].take() else {
+                    continue;
+                };
                 if self.graph.contains(held.event.hash()) {
                     continue;
                 }
@@ -731,6 +673,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             return Ok(Placed::Rejected);
         }
         let packed = event.packed().clone();
+        let hash = *event.hash();
         let inserted = match self.graph.insert(event) {
             Ok(inserted) => inserted,
             Err(error) => {
@@ -751,6 +694,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             );
         }
         step.persist.push(packed);
+        self.held.parent_arrived(&hash);
         if creator != self.our_id
             && let Some(PeerState::Present(flags)) = self.peers.get_mut(&creator)
         {
@@ -860,6 +804,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             flags = flags | PeerFlags::RECV;
         }
         self.peers.insert(peer, PeerState::Present(flags));
+        self.held.creator_permitted(&peer);
         voters.insert(peer);
     }
 
@@ -975,4 +920,63 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     pub fn consensus_mode(&self) -> ConsensusMode {
         self.config.consensus_mode
     }
+}
+
+fn parents_of<T>(event: &Event<T>) -> impl Iterator<Item = EventHash> + '_ {
+    [event.cause().self_parent(), event.cause().other_parent()]
+        .into_iter()
+        .flatten()
+        .copied()
+}
+
+/// Indices of `events` in a topological order (parents first), ties broken by
+/// `(creator, index, hash)` (spec §5.3). Events with a parent neither in `graph` nor among
+/// `events` are left out.
+fn topological<T>(graph: &Graph<T>, events: &[&Event<T>]) -> Vec<usize> {
+    let position: BTreeMap<EventHash, usize> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (*e.hash(), i))
+        .collect();
+    let mut pending_parents = vec![0usize; events.len()];
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); events.len()];
+    let mut blocked = vec![false; events.len()];
+    for (i, event) in events.iter().enumerate() {
+        for parent in parents_of(event) {
+            if graph.contains(&parent) {
+                continue;
+            }
+            match position.get(&parent) {
+                Some(&p) => {
+                    pending_parents[i] += 1;
+                    children[p].push(i);
+                }
+                None => blocked[i] = true,
+            }
+        }
+    }
+    let key = |i: usize| {
+        (
+            *events[i].creator(),
+            events[i].index(),
+            *events[i].hash(),
+            i,
+        )
+    };
+    let mut ready: BTreeSet<(PeerId, u64, EventHash, usize)> = (0..events.len())
+        .filter(|&i| pending_parents[i] == 0 && !blocked[i])
+        .map(key)
+        .collect();
+    let mut order = Vec::with_capacity(events.len());
+    while let Some(next) = ready.pop_first() {
+        let i = next.3;
+        order.push(i);
+        for &child in &children[i] {
+            pending_parents[child] -= 1;
+            if pending_parents[child] == 0 && !blocked[child] {
+                ready.insert(key(child));
+            }
+        }
+    }
+    order
 }

@@ -60,6 +60,7 @@ mod block;
 mod config;
 mod engine;
 mod error;
+mod future;
 mod peers;
 
 pub use block::Block;

@@ -1686,3 +1686,61 @@ fn a_received_vote_run_past_the_limit_is_a_fault() {
     // Bob's Initial, Genesis and "x" were accepted; the forged vote was not.
     assert_eq!(engines[0].graph().len(), before + 3);
 }
+
+// ---------------------------------------------------------------------------------------
+// The future buffer (spec §4.4, §5.3).
+
+/// Events delivered one per message in reverse order are held until their parents come,
+/// then all inserted in a topological order; nothing is left held.
+#[test]
+fn events_delivered_in_reverse_are_all_inserted() {
+    let keys = keys(3);
+    let config = Config::new(group(&keys), ConsensusMode::Supermajority);
+    let mut engines = start(&keys, &config);
+    let _ = engines[1].vote_for(opaque("p")).unwrap();
+    let carol = *engines[2].our_id();
+    let bob = *engines[1].our_id();
+    let request = only_message(engines[1].create_gossip(carol).unwrap());
+    let reply = engines[2].handle_message(bob, request).unwrap();
+    let _ = engines[1]
+        .handle_message(carol, only_message(reply))
+        .unwrap();
+    let events: Vec<PackedEvent<String>> = engines[1]
+        .graph()
+        .iter()
+        .map(|n| n.event().packed().clone())
+        .collect();
+    let alice = &mut engines[0];
+    let known_before = alice.graph().len();
+    let new: Vec<_> = events
+        .iter()
+        .filter(|e| !alice.graph().contains(&e.hash().unwrap()))
+        .cloned()
+        .collect();
+    let mut persisted = 0;
+    for event in new.iter().rev() {
+        let step = alice
+            .handle_message(
+                bob,
+                WireMessage::Events {
+                    events: vec![event.clone()],
+                },
+            )
+            .unwrap();
+        assert!(step.faults.is_empty(), "{:?}", step.faults);
+        persisted += step.persist.len();
+    }
+    assert!(new.len() > 4, "the scenario delivers a real backlog");
+    assert_eq!(persisted, new.len(), "every event persisted exactly once");
+    assert_eq!(alice.held_events(), 0);
+    assert_eq!(alice.graph().len(), known_before + new.len());
+    // Insertion order is topological: every event's parents come before it.
+    for node in alice.graph().iter() {
+        for parent in [node.self_parent(), node.other_parent()]
+            .into_iter()
+            .flatten()
+        {
+            assert!(parent < node.index());
+        }
+    }
+}
