@@ -68,4 +68,6 @@ pub use config::{COIN_SHARE_BYTES, Config, EVENT_OVERHEAD_BYTES};
 pub use engine::{Outgoing, Parsec, Step};
 pub use error::{Error, Fault, FaultKind};
 pub use parsec_coin::CommonCoin;
+/// The wire codec (defined in `parsec-graph`, the one place bytes become messages).
+pub use parsec_graph::wire;
 pub use peers::{PeerFlags, PeerState};
