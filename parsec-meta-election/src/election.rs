@@ -221,6 +221,8 @@ struct Tally {
     /// Keys interesting by their votes and not yet in the voter's content union.
     /// (May hold a key twice; deduplicated when taken.)
     ready: Vec<KeyId>,
+    /// The event the tally describes the ancestry of.
+    at: Option<EventIndex>,
 }
 
 /// The meta-elections of one peer, generic over the coin.
@@ -379,6 +381,18 @@ impl<C: CommonCoin> Elections<C> {
     /// The group hash of the last decision (zeros before the first).
     pub fn previous_group_hash(&self) -> &[u8; 32] {
         &self.previous_group_hash
+    }
+
+    /// The interesting content of `event` in the current election (its ordered keys), if
+    /// it has a meta-event: for tests and diagnostics comparing peers' evaluations.
+    pub fn content_of(&self, event: EventIndex) -> Option<Vec<ObservationKey>> {
+        let meta = self.meta.get(event.get())?.as_ref()?;
+        Some(
+            meta.content
+                .iter()
+                .map(|&id| self.keys[id as usize])
+                .collect(),
+        )
     }
 
     /// The key of a vote event, under this mode.
@@ -684,7 +698,7 @@ impl<C: CommonCoin> Elections<C> {
     }
 
     fn observer_lists<T: Payload>(
-        &self,
+        &mut self,
         graph: &Graph<T>,
         event: EventIndex,
         slot: usize,
@@ -699,6 +713,27 @@ impl<C: CommonCoin> Elections<C> {
                 List::from(advance(&initial, &lists, self.th))
             })
             .collect();
+        // No coin is applied at an observer, but its needs are reported (spec §6.5.7).
+        let info = ElectionInfo {
+            election: self.election,
+            voters: &self.voters.ids,
+            previous_group_hash: self.previous_group_hash,
+        };
+        for (p, list) in per_candidate.iter().enumerate() {
+            for entry in list.iter().filter(|m| m.awaits_coin()) {
+                let id = CoinId {
+                    election: info.election,
+                    candidate: info.voters[p],
+                    round: entry.round.saturating_sub(1),
+                };
+                let ctx = CoinContext {
+                    graph,
+                    at: event,
+                    info: &info,
+                };
+                self.coin.on_needed(&id, &ctx);
+            }
+        }
         Lists {
             per_candidate,
             others,
@@ -749,7 +784,10 @@ impl<C: CommonCoin> Elections<C> {
         let mut list: Vec<MetaVote> = std::mem::take(&mut self.scratch_list);
         let mut coin_applied = false;
         for (p, previous) in parent_lists.per_candidate.iter().enumerate() {
-            let decided = previous.last().is_some_and(|m| m.decision().is_some());
+            // A list that is one decided entry cannot change; a longer decided list can
+            // still be cut back to an earlier entry that now decides (spec §6.5.6).
+            let decided =
+                previous.len() == 1 && previous.last().is_some_and(|m| m.decision().is_some());
             // Advancing is idempotent for fixed inputs: when every changed other event
             // carries the very same list for this candidate, the parent's list stands.
             // An entry still waiting for the coin must ask again at every event.
@@ -806,6 +844,15 @@ impl<C: CommonCoin> Elections<C> {
     ) -> Vec<KeyId> {
         let own = self.voters.indices[slot];
         let tally = &mut self.tallies[slot];
+        // The tally grows with its voter's chain. A voter that forked moves between branches,
+        // and the new event does not see what the other branch saw: count afresh.
+        if tally
+            .at
+            .is_some_and(|at| !graph.is_descendant_of(event, at))
+        {
+            *tally = Tally::default();
+        }
+        tally.at = Some(event);
         if tally.cursors.len() < self.by_creator.len() {
             tally.cursors.resize(self.by_creator.len(), 0);
         }
