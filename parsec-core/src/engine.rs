@@ -531,7 +531,9 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
                 return Err(Error::LostState(hash));
             }
             match self.place(step, sender, event)? {
-                Placed::Inserted | Placed::Held => {}
+                // Retry held events after each insertion, not only at the end (spec §4.4).
+                Placed::Inserted => self.release_held(step)?,
+                Placed::Held => {}
                 Placed::Rejected => return Ok(false),
             }
         }
@@ -561,40 +563,49 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             return Ok(Placed::Held);
         }
         if !missing.is_empty() {
-            let Some(ancestors) = self.held_ancestors(&missing) else {
+            // Rule (b) applies only when the held ancestry reaches the graph; otherwise
+            // the event waits, in O(1).
+            if !missing.iter().all(|parent| self.held.is_grounded(parent)) {
                 self.hold(step, sender, event, missing);
                 return Ok(Placed::Held);
-            };
-            for hash in ancestors {
+            }
+            for hash in self.held_ancestors(&missing) {
                 if let Some(held) = self.held.take(&hash)
                     && let Placed::Rejected = self.insert_now(step, held.sender, held.event)?
                 {
                     return Ok(Placed::Rejected);
                 }
             }
+            // Inserting the ancestors may have decided a removal of this creator: check
+            // everything again (the parents are now present, so this does not recurse
+            // further).
+            if missing.iter().all(|parent| self.graph.contains(parent)) {
+                return self.place(step, sender, event);
+            }
+            self.hold(step, sender, event, missing);
+            return Ok(Placed::Held);
         }
         self.insert_now(step, sender, event)
     }
 
-    /// The held events that supply `missing`, parents first, if all of them are held.
-    fn held_ancestors(&self, missing: &[EventHash]) -> Option<Vec<EventHash>> {
+    /// The held events that supply `missing` (all held and grounded), parents first.
+    fn held_ancestors(&self, missing: &[EventHash]) -> Vec<EventHash> {
         let mut needed: BTreeMap<EventHash, &Event<T>> = BTreeMap::new();
         let mut stack: Vec<EventHash> = missing.to_vec();
         while let Some(hash) = stack.pop() {
             if self.graph.contains(&hash) || needed.contains_key(&hash) {
                 continue;
             }
-            let event = self.held.get(&hash)?;
-            needed.insert(hash, event);
-            stack.extend(parents_of(event));
+            if let Some(event) = self.held.get(&hash) {
+                needed.insert(hash, event);
+                stack.extend(parents_of(event));
+            }
         }
         let events: Vec<&Event<T>> = needed.into_values().collect();
-        Some(
-            topological(&self.graph, &events)
-                .into_iter()
-                .map(|i| *events[i].hash())
-                .collect(),
-        )
+        topological(&self.graph, &events)
+            .into_iter()
+            .map(|i| *events[i].hash())
+            .collect()
     }
 
     fn hold(

@@ -6,23 +6,19 @@
 //! Held events are indexed by what they wait for: each missing parent hash lists the events
 //! waiting on it, and each creator not yet permitted lists its held events. When an event is
 //! inserted, or a creator becomes permitted, only the events waiting on that become
-//! *candidates* to insert; nothing scans the whole buffer, so a peer that fills it with
-//! events that can never be inserted slows nobody down. Per-sender and total limits evict
-//! the oldest events.
+//! *candidates* to insert; nothing scans the whole buffer.
+//!
+//! An entry is *grounded* when every parent it misses is itself held and grounded (an entry
+//! that misses no parent and only waits for permission is grounded). A permitted event whose
+//! missing parents are all held and grounded can be inserted at once together with its held
+//! ancestors (spec §5.3 rule b); any other event is held in O(1), so a peer that sends long
+//! chains hanging off parents that never come costs nobody a walk over them. Groundedness
+//! spreads to waiters when a parent is held and is withdrawn when a grounded entry is
+//! evicted. Per-sender and total limits evict the oldest events.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use parsec_graph::{Event, EventHash, PeerId};
-
-/// Removes `seq` from the list at `key`, and the list once empty.
-fn unlist<K: Ord>(map: &mut BTreeMap<K, Vec<u64>>, key: &K, seq: u64) {
-    if let Some(seqs) = map.get_mut(key) {
-        seqs.retain(|s| *s != seq);
-        if seqs.is_empty() {
-            map.remove(key);
-        }
-    }
-}
 
 /// A held event and the peer that sent it.
 #[derive(Clone, Debug)]
@@ -31,19 +27,22 @@ pub(crate) struct Held<T> {
     pub(crate) event: Event<T>,
 }
 
-/// What a held event waits for.
-#[derive(Clone, Debug)]
-enum Wait {
-    /// These parents are missing.
-    Parents(Vec<EventHash>),
-    /// Its parents are present but its creator may not send yet.
-    Permission(PeerId),
-}
-
 #[derive(Clone, Debug)]
 struct Entry<T> {
     held: Held<T>,
-    wait: Wait,
+    /// Parents missing when it was held; empty when it only waits for permission.
+    missing: Vec<EventHash>,
+    grounded: bool,
+}
+
+/// Removes `seq` from the set at `key`, and the set once empty.
+fn unlist<K: Ord>(map: &mut BTreeMap<K, BTreeSet<u64>>, key: &K, seq: u64) {
+    if let Some(seqs) = map.get_mut(key) {
+        seqs.remove(&seq);
+        if seqs.is_empty() {
+            map.remove(key);
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -51,8 +50,8 @@ pub(crate) struct FutureBuffer<T> {
     next: u64,
     entries: BTreeMap<u64, Entry<T>>,
     by_hash: BTreeMap<EventHash, u64>,
-    waiting: BTreeMap<EventHash, Vec<u64>>,
-    unpermitted: BTreeMap<PeerId, Vec<u64>>,
+    waiting: BTreeMap<EventHash, BTreeSet<u64>>,
+    unpermitted: BTreeMap<PeerId, BTreeSet<u64>>,
     per_sender: BTreeMap<PeerId, BTreeSet<u64>>,
     candidates: BTreeSet<u64>,
 }
@@ -86,8 +85,16 @@ impl<T> FutureBuffer<T> {
         self.entries.get(seq).map(|entry| &entry.held.event)
     }
 
+    /// Whether this hash is held and grounded: its held ancestry reaches the graph.
+    pub(crate) fn is_grounded(&self, hash: &EventHash) -> bool {
+        self.by_hash
+            .get(hash)
+            .and_then(|seq| self.entries.get(seq))
+            .is_some_and(|entry| entry.grounded)
+    }
+
     /// Holds `event`, waiting for `missing` parents (or, if none, for permission).
-    /// Returns the events evicted to respect the limits.
+    /// Returns the events evicted to respect the limits. An event already held is ignored.
     pub(crate) fn hold(
         &mut self,
         sender: PeerId,
@@ -97,43 +104,96 @@ impl<T> FutureBuffer<T> {
         total_limit: usize,
     ) -> Vec<Held<T>> {
         let mut evicted = Vec::new();
+        if self.by_hash.contains_key(event.hash()) {
+            return evicted;
+        }
         let oldest_of_sender = self
             .per_sender
             .get(&sender)
             .filter(|seqs| seqs.len() >= per_sender_limit)
             .and_then(|seqs| seqs.first().copied());
         if let Some(oldest) = oldest_of_sender {
-            evicted.extend(self.remove(oldest));
+            evicted.extend(self.evict(oldest));
         }
         if self.entries.len() >= total_limit
             && let Some(oldest) = self.entries.keys().next().copied()
         {
-            evicted.extend(self.remove(oldest));
+            evicted.extend(self.evict(oldest));
         }
         let seq = self.next;
         self.next += 1;
-        let wait = if missing.is_empty() {
+        let hash = *event.hash();
+        if missing.is_empty() {
             self.unpermitted
                 .entry(*event.creator())
                 .or_default()
-                .push(seq);
-            Wait::Permission(*event.creator())
-        } else {
-            for parent in &missing {
-                self.waiting.entry(*parent).or_default().push(seq);
-            }
-            Wait::Parents(missing)
-        };
-        self.by_hash.insert(*event.hash(), seq);
+                .insert(seq);
+        }
+        for parent in &missing {
+            self.waiting.entry(*parent).or_default().insert(seq);
+        }
+        let grounded = missing.iter().all(|parent| self.is_grounded(parent));
+        self.by_hash.insert(hash, seq);
         self.per_sender.entry(sender).or_default().insert(seq);
         self.entries.insert(
             seq,
             Entry {
                 held: Held { sender, event },
-                wait,
+                missing,
+                grounded,
             },
         );
+        if grounded {
+            self.spread_grounding(hash);
+        }
         evicted
+    }
+
+    /// `hash` became held and grounded: its waiters that now have every missing parent
+    /// held and grounded become grounded too, and candidates (rule b may insert them).
+    fn spread_grounding(&mut self, hash: EventHash) {
+        let mut stack = vec![hash];
+        while let Some(parent) = stack.pop() {
+            let waiters: Vec<u64> = self
+                .waiting
+                .get(&parent)
+                .map(|seqs| seqs.iter().copied().collect())
+                .unwrap_or_default();
+            for seq in waiters {
+                let Some(entry) = self.entries.get(&seq) else {
+                    continue;
+                };
+                if entry.grounded || !entry.missing.iter().all(|p| self.is_grounded(p)) {
+                    continue;
+                }
+                let child = *entry.held.event.hash();
+                if let Some(entry) = self.entries.get_mut(&seq) {
+                    entry.grounded = true;
+                }
+                self.candidates.insert(seq);
+                stack.push(child);
+            }
+        }
+    }
+
+    /// `hash` stops being held and grounded: its waiters lose their grounding.
+    fn withdraw_grounding(&mut self, hash: EventHash) {
+        let mut stack = vec![hash];
+        while let Some(parent) = stack.pop() {
+            let waiters: Vec<u64> = self
+                .waiting
+                .get(&parent)
+                .map(|seqs| seqs.iter().copied().collect())
+                .unwrap_or_default();
+            for seq in waiters {
+                if let Some(entry) = self.entries.get_mut(&seq)
+                    && entry.grounded
+                {
+                    entry.grounded = false;
+                    stack.push(*entry.held.event.hash());
+                }
+            }
+        }
     }
 
     /// Removes one held event from every index.
@@ -141,24 +201,24 @@ impl<T> FutureBuffer<T> {
         let entry = self.entries.remove(&seq)?;
         self.by_hash.remove(entry.held.event.hash());
         self.candidates.remove(&seq);
-        if let Some(seqs) = self.per_sender.get_mut(&entry.held.sender) {
-            seqs.remove(&seq);
-            if seqs.is_empty() {
-                self.per_sender.remove(&entry.held.sender);
-            }
+        unlist(&mut self.per_sender, &entry.held.sender, seq);
+        if entry.missing.is_empty() {
+            unlist(&mut self.unpermitted, entry.held.event.creator(), seq);
         }
-        match &entry.wait {
-            Wait::Parents(parents) => {
-                for parent in parents {
-                    unlist(&mut self.waiting, parent, seq);
-                }
-            }
-            Wait::Permission(peer) => unlist(&mut self.unpermitted, peer, seq),
+        for parent in &entry.missing {
+            unlist(&mut self.waiting, parent, seq);
         }
         Some(entry.held)
     }
 
-    /// Takes the held event with this hash out of the buffer.
+    /// Drops one held event for lack of room.
+    fn evict(&mut self, seq: u64) -> Option<Held<T>> {
+        let held = self.remove(seq)?;
+        self.withdraw_grounding(*held.event.hash());
+        Some(held)
+    }
+
+    /// Takes the held event with this hash out of the buffer (to insert it).
     pub(crate) fn take(&mut self, hash: &EventHash) -> Option<Held<T>> {
         let seq = *self.by_hash.get(hash)?;
         self.remove(seq)

@@ -1744,3 +1744,110 @@ fn events_delivered_in_reverse_are_all_inserted() {
         }
     }
 }
+
+/// Signs an event of `key`'s at `index` with the given cause (tests forge what peers send).
+fn forge(key: &SecretKey, index: u64, cause: parsec_graph::Cause<String>) -> PackedEvent<String> {
+    parsec_graph::EventContent {
+        creator: key.peer_id(),
+        index,
+        cause,
+        coin_shares: vec![],
+    }
+    .sign(key, &parsec_graph::EventLimits::default())
+    .unwrap()
+    .into_packed()
+}
+
+/// A member's event built on a non-member's event arrives first and waits; when the
+/// non-member's event arrives it is held too (its creator may not send), and the member's
+/// event then brings it in (spec §5.3 rule b): both are inserted, nothing stays held.
+#[test]
+fn a_held_parent_arriving_later_is_brought_in_by_its_permitted_child() {
+    let (mut alice, bob) = pair();
+    let b = *bob.our_id();
+    let mallory = key(50);
+    let m0 = forge(&mallory, 0, parsec_graph::Cause::Initial);
+    let bob_tip = *bob.graph().iter().last().unwrap().hash();
+    let bob_events: Vec<PackedEvent<String>> = bob
+        .graph()
+        .iter()
+        .map(|n| n.event().packed().clone())
+        .collect();
+    let child = forge(
+        &key(1),
+        bob.graph().iter().last().unwrap().creator_index() + 1,
+        parsec_graph::Cause::Request {
+            self_parent: bob_tip,
+            other_parent: m0.hash().unwrap(),
+        },
+    );
+    let mut events = bob_events;
+    events.push(child.clone());
+    let step = alice
+        .handle_message(b, WireMessage::Events { events })
+        .unwrap();
+    assert!(step.faults.is_empty(), "{:?}", step.faults);
+    assert_eq!(
+        alice.held_events(),
+        1,
+        "the child waits for its other-parent"
+    );
+    let step = alice
+        .handle_message(
+            b,
+            WireMessage::Events {
+                events: vec![m0.clone()],
+            },
+        )
+        .unwrap();
+    assert!(step.faults.is_empty(), "{:?}", step.faults);
+    assert_eq!(alice.held_events(), 0);
+    assert!(alice.graph().contains(&m0.hash().unwrap()));
+    assert!(alice.graph().contains(&child.hash().unwrap()));
+    assert_eq!(step.persist.len(), 2);
+}
+
+/// A member sending a long chain that hangs off a parent that never comes fills its share
+/// of the buffer, is evicted oldest first with faults, and does not stop honest syncs.
+#[test]
+fn a_chain_off_a_missing_parent_stays_held_and_harms_nobody() {
+    let keys = keys(3);
+    let mut config = Config::new(group(&keys), ConsensusMode::Supermajority);
+    config.max_future_events_per_peer = 64;
+    config.max_future_events_total = 128;
+    let mut engines = start(&keys, &config);
+    let b = *engines[1].our_id();
+    let c = *engines[2].our_id();
+    // Bob's forged chain at indices 10.. hangs off a hash nobody has.
+    let mut parent = EventHash::from_bytes([9; 32]);
+    let mut chain = Vec::new();
+    for index in 10..110 {
+        let event = forge(
+            &keys[1],
+            index,
+            parsec_graph::Cause::Requesting {
+                self_parent: parent,
+                recipient: c,
+            },
+        );
+        parent = event.hash().unwrap();
+        chain.push(event);
+    }
+    let step = engines[0]
+        .handle_message(b, WireMessage::Events { events: chain })
+        .unwrap();
+    assert_eq!(engines[0].held_events(), 64);
+    assert_eq!(
+        step.faults
+            .iter()
+            .filter(|f| f.kind == FaultKind::BufferOverflow)
+            .count(),
+        100 - 64
+    );
+    // Carol syncs with Alice as usual.
+    let a = *engines[0].our_id();
+    let request = only_message(engines[2].create_gossip(a).unwrap());
+    let step = engines[0].handle_message(c, request).unwrap();
+    assert!(step.faults.is_empty(), "{:?}", step.faults);
+    assert_eq!(step.send.len(), 1, "Alice answers Carol");
+}
