@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use parsec_coin::CommonCoin;
 use parsec_graph::{
     Cause, CauseKind, ConsensusMode, Event, EventContent, EventError, EventHash, EventIndex, Graph,
-    InsertError, Inserted, Observation, ObservationKey, PackedEvent, Payload, PeerId, SecretKey,
-    Vote, WireMessage, encoding, wire,
+    InsertError, Inserted, KeyCache, Observation, ObservationKey, PackedEvent, Payload, PeerId,
+    SecretKey, Vote, WireMessage, encoding, wire,
 };
 use parsec_meta_election::{Decision, Elections, VoterSet};
 
@@ -104,6 +104,8 @@ pub struct Parsec<T: Payload, C: CommonCoin> {
     /// `Request` events we answered with a `Response`.
     answered_responses: BTreeSet<EventHash>,
     held: FutureBuffer<T>,
+    /// Decompressed public keys of the peers whose events we verify.
+    keys: KeyCache,
     next_sequence: u64,
     removed: bool,
     replaying: bool,
@@ -141,6 +143,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             answered_requests: BTreeSet::new(),
             answered_responses: BTreeSet::new(),
             held: FutureBuffer::default(),
+            keys: KeyCache::new(),
             next_sequence: 0,
             removed: false,
             replaying: false,
@@ -514,7 +517,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             if self.graph.contains(&hash) || self.held.contains(&hash) {
                 continue;
             }
-            let event = match packed.verify(&self.config.event_limits) {
+            let event = match packed.verify_with(&self.config.event_limits, &mut self.keys) {
                 Ok(event) => event,
                 Err(EventError::BadSignature | EventError::BadVoteSignature) => {
                     step.fault(sender, Some(creator), FaultKind::BadSignature);

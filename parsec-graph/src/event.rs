@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::encoding::{self, CodecError, EVENT_TAG};
-use crate::id::{EventHash, ObservationHash, PeerId, SecretKey, Signature, raw_bytes};
+use crate::encoding::{self, CodecError, EVENT_TAG, VOTE_TAG};
+use crate::id::{EventHash, KeyCache, ObservationHash, PeerId, SecretKey, Signature, raw_bytes};
 use crate::observation::{Observation, Payload, Vote};
 
 /// The largest index an event may carry (keeps indices exact as floating point too).
@@ -314,15 +314,25 @@ impl<T: Payload> PackedEvent<T> {
     ///
     /// This is the only way to obtain an [`Event`] from received bytes.
     pub fn verify(self, limits: &EventLimits) -> Result<Event<T>, EventError> {
+        self.verify_with(limits, &mut KeyCache::new())
+    }
+
+    /// [`PackedEvent::verify`] with decompressed keys kept in `keys` across calls.
+    pub fn verify_with(
+        self,
+        limits: &EventLimits,
+        keys: &mut KeyCache,
+    ) -> Result<Event<T>, EventError> {
         self.content.check_structure(limits)?;
         let bytes = self.content.signing_bytes()?;
-        if !self.content.creator.verify(&bytes, &self.signature) {
+        if !keys.verify(&self.content.creator, &bytes, &self.signature) {
             return Err(EventError::BadSignature);
         }
-        if let Some(vote) = self.content.cause.vote()
-            && !vote.is_signed_by(&self.content.creator)
-        {
-            return Err(EventError::BadVoteSignature);
+        if let Some(vote) = self.content.cause.vote() {
+            let vote_bytes = encoding::tagged(VOTE_TAG, &vote.observation)?;
+            if !keys.verify(&self.content.creator, &vote_bytes, &vote.signature) {
+                return Err(EventError::BadVoteSignature);
+            }
         }
         Event::from_checked(self, &bytes)
     }

@@ -118,6 +118,49 @@ impl fmt::Debug for PeerId {
     }
 }
 
+/// Decompressed public keys, so that checking many signatures of one peer decompresses its
+/// key once (decompression is about a sixth of a strict verification).
+///
+/// Bounded: past [`KeyCache::CAPACITY`] peers it starts over, so a flood of made-up
+/// identities cannot grow it.
+#[derive(Clone, Default)]
+pub struct KeyCache {
+    keys: crate::hashing::DigestMap<PeerId, Option<VerifyingKey>>,
+}
+
+impl KeyCache {
+    /// Most keys kept.
+    pub const CAPACITY: usize = 4096;
+
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Strict verification of `signature` over `message` by `peer`, as [`PeerId::verify`].
+    pub fn verify(&mut self, peer: &PeerId, message: &[u8], signature: &Signature) -> bool {
+        if !self.keys.contains_key(peer) && self.keys.len() >= Self::CAPACITY {
+            self.keys.clear();
+        }
+        let key = self
+            .keys
+            .entry(*peer)
+            .or_insert_with(|| VerifyingKey::from_bytes(&peer.0).ok());
+        match key {
+            Some(key) => key
+                .verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature.0))
+                .is_ok(),
+            None => false,
+        }
+    }
+}
+
+impl fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyCache({} keys)", self.keys.len())
+    }
+}
+
 /// A peer's ed25519 signing key. `Debug` never prints the secret.
 #[derive(Clone)]
 pub struct SecretKey {

@@ -378,3 +378,30 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn key_cache_verifies_like_the_plain_check() {
+    let alice = key("Alice");
+    let message = b"parsec";
+    let good = alice.sign(message);
+    let mut bad = *good.as_bytes();
+    bad[0] ^= 1;
+    let bad = Signature::from_bytes(bad);
+    let mut cache = parsec_graph::KeyCache::new();
+    for _ in 0..2 {
+        assert!(cache.verify(&alice.peer_id(), message, &good));
+        assert!(!cache.verify(&alice.peer_id(), message, &bad));
+        assert!(!cache.verify(&key("Bob").peer_id(), message, &good));
+    }
+    // Not a point on the curve: never verifies, cached or not.
+    let invalid = parsec_graph::PeerId::from_bytes([0xff; 32]);
+    assert!(!invalid.verify(message, &good));
+    assert!(!cache.verify(&invalid, message, &good));
+    // Past its capacity the cache starts over and still answers correctly.
+    for i in 0..(parsec_graph::KeyCache::CAPACITY as u32 + 10) {
+        let mut bytes = [0u8; 32];
+        bytes[..4].copy_from_slice(&i.to_le_bytes());
+        let _ = cache.verify(&parsec_graph::PeerId::from_bytes(bytes), message, &good);
+    }
+    assert!(cache.verify(&alice.peer_id(), message, &good));
+}
