@@ -1,0 +1,593 @@
+//! Adversary peers: members that misbehave on purpose.
+//!
+//! # How it works
+//!
+//! An adversary other than [`AdversaryKind::NeverGossip`] is a *puppet*: it writes its own
+//! event chain by hand instead of letting an engine do it, so it can do what an honest
+//! engine never does (fork, vote twice). To know the graph it gossips from, it keeps an
+//! engine of its own and feeds it every event it creates or receives through
+//! [`Parsec::replay_event`], the replay path that also accepts events signed with the
+//! engine's own key. Between attacks a puppet follows the sync protocol like an honest peer
+//! (`Requesting`, `Request`, `Response`, sending each peer what it lacks), so the honest
+//! peers keep talking to it and its attacks reach deep into their graphs.
+//!
+//! Each attack is an [`Act`] chosen in advance by the schedule, with its targets, so a seed
+//! fixes every attack:
+//!
+//! * [`Act::Fork`]: two events with one self-parent, each sent to a different peer (each
+//!   branch optionally led by a different vote);
+//! * [`Act::DoubleVote`]: a second vote event for an observation it already voted;
+//! * [`Act::Replay`]: a message it sent or received earlier, sent again to some peer;
+//! * [`Act::BadSignature`]: a new event whose signature does not verify, optionally in the
+//!   name of another peer;
+//! * [`Act::UnknownParents`]: a validly signed event whose parents nobody holds;
+//! * [`Act::Oversized`]: bytes over the size limit, a header claiming too many events, or
+//!   undecodable bytes.
+//!
+//! A never-gossiping adversary runs no engine at all: it never sends anything and drops
+//! everything it receives.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use parsec_coin::ParityCoin;
+use parsec_core::{Config, Parsec};
+use parsec_graph::{
+    Cause, CauseKind, EventContent, EventHash, Observation, PackedEvent, PeerId, SecretKey,
+    Signature, Vote, WireMessage, wire,
+};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::network::Engine;
+
+/// How an adversary misbehaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AdversaryKind {
+    /// Never sends anything, drops everything (a member that never came up).
+    NeverGossip,
+    /// Forks its chain: two events with one self-parent, sent to different peers.
+    Fork,
+    /// Votes for observations it already voted.
+    DoubleVote,
+    /// Sends old messages again.
+    Replay,
+    /// Sends events whose signature does not verify.
+    BadSignature,
+    /// Sends events whose parents nobody holds.
+    UnknownParents,
+    /// Sends messages over the limits, or undecodable bytes.
+    Oversized,
+}
+
+impl AdversaryKind {
+    /// Every kind.
+    pub const ALL: [AdversaryKind; 7] = [
+        AdversaryKind::NeverGossip,
+        AdversaryKind::Fork,
+        AdversaryKind::DoubleVote,
+        AdversaryKind::Replay,
+        AdversaryKind::BadSignature,
+        AdversaryKind::UnknownParents,
+        AdversaryKind::Oversized,
+    ];
+
+    /// Whether this adversary never sends anything.
+    pub fn is_silent(self) -> bool {
+        self == AdversaryKind::NeverGossip
+    }
+}
+
+/// How an oversized or broken message is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Oversize {
+    /// One byte more than the recipient's `max_message_bytes`.
+    TooLarge,
+    /// A header claiming one event more than `max_events_per_message`.
+    TooManyEvents,
+    /// Bytes that decode to nothing.
+    Garbage,
+}
+
+/// One attack, with its targets (peer numbers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Act {
+    /// Two events with one self-parent: a `Requesting` to each target, each target sent
+    /// only its own branch. With `votes`, each branch starts with a different vote.
+    Fork {
+        /// The two recipients.
+        to: [usize; 2],
+        /// Whether each branch starts with a vote of its own.
+        votes: bool,
+    },
+    /// A second vote event for an observation already voted (or two for a new one).
+    DoubleVote,
+    /// Sends again an old message (the `pick`-th of those remembered, modulo their number).
+    Replay {
+        /// The recipient.
+        to: usize,
+        /// Which remembered message.
+        pick: usize,
+    },
+    /// A new event whose signature does not verify, signed in the name of `impersonate`
+    /// (or its own).
+    BadSignature {
+        /// The recipient.
+        to: usize,
+        /// Whose name the event claims.
+        impersonate: Option<usize>,
+    },
+    /// A validly signed event whose parents nobody holds.
+    UnknownParents {
+        /// The recipient.
+        to: usize,
+    },
+    /// A message over the limits or undecodable.
+    Oversized {
+        /// The recipient.
+        to: usize,
+        /// How.
+        how: Oversize,
+    },
+}
+
+impl Act {
+    /// An attack of `kind` by `peer` among `peers` peers, targets drawn from `rng`.
+    pub(crate) fn random(
+        kind: AdversaryKind,
+        peer: usize,
+        peers: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Act {
+        let other = |rng: &mut ChaCha8Rng| {
+            if peers < 2 {
+                return peer;
+            }
+            let mut to = rng.random_range(0..peers - 1);
+            if to >= peer {
+                to += 1;
+            }
+            to
+        };
+        match kind {
+            AdversaryKind::NeverGossip | AdversaryKind::DoubleVote => Act::DoubleVote,
+            AdversaryKind::Fork => {
+                let a = other(rng);
+                let mut b = other(rng);
+                if peers > 2 {
+                    while b == a {
+                        b = other(rng);
+                    }
+                }
+                Act::Fork {
+                    to: [a, b],
+                    votes: rng.random_bool(0.5),
+                }
+            }
+            AdversaryKind::Replay => Act::Replay {
+                to: other(rng),
+                pick: rng.random_range(0..usize::MAX),
+            },
+            AdversaryKind::BadSignature => Act::BadSignature {
+                to: other(rng),
+                impersonate: rng
+                    .random_bool(0.5)
+                    .then(|| rng.random_range(0..peers.max(1))),
+            },
+            AdversaryKind::UnknownParents => Act::UnknownParents { to: other(rng) },
+            AdversaryKind::Oversized => Act::Oversized {
+                to: other(rng),
+                how: match rng.random_range(0..3) {
+                    0 => Oversize::TooLarge,
+                    1 => Oversize::TooManyEvents,
+                    _ => Oversize::Garbage,
+                },
+            },
+        }
+    }
+}
+
+/// Why a puppet cannot go on (its engine failed; the puppet then stops).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PuppetError {
+    /// Its own event could not be made.
+    #[error("cannot sign an event: {0}")]
+    Sign(#[from] parsec_graph::EventError),
+    /// Its engine refused an event.
+    #[error("its engine failed: {0}")]
+    Engine(#[from] parsec_core::Error),
+    /// A message could not be encoded.
+    #[error("cannot encode a message: {0}")]
+    Wire(#[from] parsec_graph::WireError),
+}
+
+/// Messages an adversary sends: recipient and bytes.
+pub(crate) type Sends = Vec<(PeerId, Vec<u8>)>;
+
+/// How many old messages a puppet remembers for replays.
+const REMEMBERED: usize = 32;
+
+/// Most events a puppet puts in one message (also kept within the recipients' limit).
+const CHUNK: usize = 1024;
+
+/// An adversary that writes its own chain (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Puppet {
+    key: SecretKey,
+    id: PeerId,
+    config: Config,
+    engine: Engine,
+    tip: EventHash,
+    next_index: u64,
+    answered_requests: BTreeSet<EventHash>,
+    answered_responses: BTreeSet<EventHash>,
+    votes: Vec<Observation<String>>,
+    remembered: VecDeque<Vec<u8>>,
+    forged: u64,
+    /// Events it created, for statistics.
+    pub(crate) created: u64,
+}
+
+impl Puppet {
+    /// A puppet member with `key`; returns it with the observations it voted (its genesis).
+    pub(crate) fn new(
+        key: SecretKey,
+        config: Config,
+    ) -> Result<(Puppet, Vec<Observation<String>>), PuppetError> {
+        let (engine, step) = Parsec::from_genesis(key.clone(), config.clone(), ParityCoin)?;
+        let mut votes = Vec::new();
+        let mut tip = None;
+        for packed in &step.persist {
+            if let Some(vote) = packed.content.cause.vote() {
+                votes.push(vote.observation.clone());
+            }
+            tip = Some((
+                packed.hash().map_err(parsec_graph::EventError::from)?,
+                packed.content.index,
+            ));
+        }
+        let (tip, last_index) = tip.ok_or(PuppetError::Engine(parsec_core::Error::Config(
+            "genesis created no event",
+        )))?;
+        let id = key.peer_id();
+        Ok((
+            Puppet {
+                key,
+                id,
+                config,
+                engine,
+                tip,
+                next_index: last_index + 1,
+                answered_requests: BTreeSet::new(),
+                answered_responses: BTreeSet::new(),
+                votes: votes.clone(),
+                remembered: VecDeque::new(),
+                forged: 0,
+                created: step.persist.len() as u64,
+            },
+            votes,
+        ))
+    }
+
+    /// The engine that holds what the puppet knows.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Signs an event at `index` on `self_parent` and feeds it to the puppet's engine.
+    fn create_at(
+        &mut self,
+        self_parent: EventHash,
+        index: u64,
+        cause: impl FnOnce(EventHash) -> Cause<String>,
+    ) -> Result<EventHash, PuppetError> {
+        let event = EventContent {
+            creator: self.id,
+            index,
+            cause: cause(self_parent),
+            coin_shares: Vec::new(),
+        }
+        .sign(&self.key, &self.config.event_limits)?;
+        let hash = *event.hash();
+        let _ = self.engine.replay_event(event.into_packed())?;
+        self.created += 1;
+        Ok(hash)
+    }
+
+    /// Signs our next event on our tip.
+    fn create(
+        &mut self,
+        cause: impl FnOnce(EventHash) -> Cause<String>,
+    ) -> Result<EventHash, PuppetError> {
+        let hash = self.create_at(self.tip, self.next_index, cause)?;
+        self.tip = hash;
+        self.next_index += 1;
+        Ok(hash)
+    }
+
+    /// Votes `observation` (whether or not it did before). Returns what it voted.
+    pub(crate) fn vote(
+        &mut self,
+        observation: Observation<String>,
+    ) -> Result<Observation<String>, PuppetError> {
+        let vote = self.sign_vote(observation.clone())?;
+        self.create(|self_parent| Cause::Observation { self_parent, vote })?;
+        self.votes.push(observation.clone());
+        Ok(observation)
+    }
+
+    fn sign_vote(&self, observation: Observation<String>) -> Result<Vote<String>, PuppetError> {
+        Vote::new(observation, &self.key)
+            .map_err(|e| PuppetError::Sign(parsec_graph::EventError::from(e)))
+    }
+
+    /// The messages carrying every event `to` may lack, except `exclude`, as a request or
+    /// response (leading chunks as `Events`).
+    fn sync_messages(
+        &self,
+        to: PeerId,
+        request: bool,
+        exclude: &BTreeSet<EventHash>,
+    ) -> Result<Sends, PuppetError> {
+        let graph = self.engine.graph();
+        let events: Vec<PackedEvent<String>> = graph
+            .events_to_send(&to)
+            .into_iter()
+            .map(|at| graph.node(at))
+            .filter(|node| !exclude.contains(node.hash()))
+            .map(|node| node.event().packed().clone())
+            .collect();
+        let mut chunks: Vec<Vec<PackedEvent<String>>> = events
+            .chunks(CHUNK.min(self.config.wire_limits.max_events_per_message))
+            .map(<[_]>::to_vec)
+            .collect();
+        let last = chunks.pop().unwrap_or_default();
+        let mut sends = Vec::new();
+        for events in chunks {
+            let message = WireMessage::Events { events };
+            sends.push((to, wire::encode(&message, &self.config.wire_limits)?));
+        }
+        let message = if request {
+            WireMessage::Request { events: last }
+        } else {
+            WireMessage::Response { events: last }
+        };
+        sends.push((to, wire::encode(&message, &self.config.wire_limits)?));
+        Ok(sends)
+    }
+
+    /// Starts a sync with `to`, like an honest peer.
+    pub(crate) fn gossip(&mut self, to: PeerId) -> Result<Sends, PuppetError> {
+        self.create(|self_parent| Cause::Requesting {
+            self_parent,
+            recipient: to,
+        })?;
+        let sends = self.sync_messages(to, true, &BTreeSet::new())?;
+        self.remember(&sends);
+        Ok(sends)
+    }
+
+    fn remember(&mut self, sends: &Sends) {
+        for (_, bytes) in sends {
+            self.remember_bytes(bytes);
+        }
+    }
+
+    fn remember_bytes(&mut self, bytes: &[u8]) {
+        if self.remembered.len() == REMEMBERED {
+            self.remembered.pop_front();
+        }
+        self.remembered.push_back(bytes.to_vec());
+    }
+
+    /// Handles a message from `from`, answering a request like an honest peer.
+    pub(crate) fn receive(&mut self, from: PeerId, bytes: &[u8]) -> Result<Sends, PuppetError> {
+        self.remember_bytes(bytes);
+        let Ok(message) = wire::decode::<String>(bytes, &self.config.wire_limits) else {
+            return Ok(Vec::new());
+        };
+        let request = matches!(message, WireMessage::Request { .. });
+        let response = matches!(message, WireMessage::Response { .. });
+        let events = message.into_events();
+        let last = events.last().and_then(|e| e.hash().ok());
+        for event in events {
+            let _ = self.engine.replay_event(event)?;
+        }
+        let Some(last) = last else {
+            return Ok(Vec::new());
+        };
+        let graph = self.engine.graph();
+        let Some(at) = graph.index_of(&last) else {
+            return Ok(Vec::new());
+        };
+        let node = graph.node(at);
+        let by_sender = *graph.peer_id(node.creator()) == from;
+        if request {
+            let to_us = matches!(node.event().cause(), Cause::Requesting { recipient, .. } if *recipient == self.id);
+            if !by_sender || !to_us || !self.answered_requests.insert(last) {
+                return Ok(Vec::new());
+            }
+            self.create(|self_parent| Cause::Request {
+                self_parent,
+                other_parent: last,
+            })?;
+            let sends = self.sync_messages(from, false, &BTreeSet::new())?;
+            self.remember(&sends);
+            return Ok(sends);
+        }
+        if response {
+            let sync = if node.is_sync() {
+                Some(at)
+            } else {
+                node.self_sync_parent()
+            };
+            let answered = sync.and_then(|s| {
+                let request = graph.node(s);
+                let Cause::Request { other_parent, .. } = request.event().cause() else {
+                    return None;
+                };
+                let requesting = graph.node(graph.index_of(other_parent)?);
+                let ours = *graph.peer_id(requesting.creator()) == self.id
+                    && requesting.kind() == CauseKind::Requesting;
+                (ours && *graph.peer_id(request.creator()) == from).then(|| *request.hash())
+            });
+            if let Some(request) = answered
+                && self.answered_responses.insert(request)
+            {
+                self.create(|self_parent| Cause::Response {
+                    self_parent,
+                    other_parent: last,
+                })?;
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    fn fresh_payload(&mut self, what: &str) -> Observation<String> {
+        self.forged += 1;
+        Observation::OpaquePayload(format!("{what}-{}-{}", &self.id.to_string(), self.forged))
+    }
+
+    /// Carries out `act`; `ids` maps peer numbers to identities. Returns the messages to
+    /// send and the observations it voted.
+    pub(crate) fn act(
+        &mut self,
+        act: &Act,
+        ids: &[PeerId],
+    ) -> Result<(Sends, Vec<Observation<String>>), PuppetError> {
+        let id_of = |peer: usize| ids.get(peer).copied();
+        let mut voted = Vec::new();
+        let sends = match act {
+            Act::Fork { to, votes } => {
+                let (Some(a), Some(b)) = (id_of(to[0]), id_of(to[1])) else {
+                    return Ok((Vec::new(), voted));
+                };
+                let base = (self.tip, self.next_index);
+                let mut branches: Vec<(BTreeSet<EventHash>, EventHash, u64)> = Vec::new();
+                for recipient in [a, b] {
+                    let (mut parent, mut index) = base;
+                    let mut members = BTreeSet::new();
+                    if *votes {
+                        let observation = self.fresh_payload("fork");
+                        let vote = self.sign_vote(observation.clone())?;
+                        parent = self.create_at(parent, index, |self_parent| {
+                            Cause::Observation { self_parent, vote }
+                        })?;
+                        members.insert(parent);
+                        index += 1;
+                        self.votes.push(observation.clone());
+                        voted.push(observation);
+                    }
+                    parent = self.create_at(parent, index, |self_parent| Cause::Requesting {
+                        self_parent,
+                        recipient,
+                    })?;
+                    members.insert(parent);
+                    branches.push((members, parent, index + 1));
+                }
+                let mut sends = self.sync_messages(a, true, &branches[1].0)?;
+                sends.extend(self.sync_messages(b, true, &branches[0].0)?);
+                self.tip = branches[0].1;
+                self.next_index = branches[0].2;
+                sends
+            }
+            Act::DoubleVote => {
+                let again = self.votes.iter().rev().find(|o| o.is_opaque()).cloned();
+                let observation = match again {
+                    Some(observation) => observation,
+                    None => {
+                        let fresh = self.fresh_payload("double");
+                        voted.push(self.vote(fresh.clone())?);
+                        fresh
+                    }
+                };
+                voted.push(self.vote(observation)?);
+                Vec::new()
+            }
+            Act::Replay { to, pick } => {
+                let Some(to) = id_of(*to).filter(|_| !self.remembered.is_empty()) else {
+                    return Ok((Vec::new(), voted));
+                };
+                let bytes = self.remembered[pick % self.remembered.len()].clone();
+                vec![(to, bytes)]
+            }
+            Act::BadSignature { to, impersonate } => {
+                let Some(to) = id_of(*to) else {
+                    return Ok((Vec::new(), voted));
+                };
+                let creator = impersonate.and_then(id_of).unwrap_or(self.id);
+                self.forged += 1;
+                let content = EventContent::<String> {
+                    creator,
+                    index: self.next_index,
+                    cause: Cause::Requesting {
+                        self_parent: self.tip,
+                        recipient: to,
+                    },
+                    coin_shares: Vec::new(),
+                };
+                let bytes = content
+                    .signing_bytes()
+                    .map_err(|e| PuppetError::Sign(parsec_graph::EventError::from(e)))?;
+                let mut signature = *self.key.sign(&bytes).as_bytes();
+                signature[(self.forged % 64) as usize] ^= 0x01;
+                let event = PackedEvent {
+                    content,
+                    signature: Signature::from_bytes(signature),
+                };
+                let message = WireMessage::Request {
+                    events: vec![event],
+                };
+                vec![(to, wire::encode(&message, &self.config.wire_limits)?)]
+            }
+            Act::UnknownParents { to } => {
+                let Some(to) = id_of(*to) else {
+                    return Ok((Vec::new(), voted));
+                };
+                self.forged += 1;
+                let nowhere = |salt: u8| {
+                    let mut bytes = [salt; 32];
+                    bytes[..8].copy_from_slice(&self.forged.to_le_bytes());
+                    EventHash::from_bytes(bytes)
+                };
+                let event = EventContent::<String> {
+                    creator: self.id,
+                    // Far ahead of its chain, so it can never collide with a real event.
+                    index: self.next_index + 1_000_000 + self.forged,
+                    cause: Cause::Request {
+                        self_parent: nowhere(0xa5),
+                        other_parent: nowhere(0x5a),
+                    },
+                    coin_shares: Vec::new(),
+                }
+                .sign(&self.key, &self.config.event_limits)?;
+                let message = WireMessage::Request {
+                    events: vec![event.into_packed()],
+                };
+                vec![(to, wire::encode(&message, &self.config.wire_limits)?)]
+            }
+            Act::Oversized { to, how } => {
+                let Some(to) = id_of(*to) else {
+                    return Ok((Vec::new(), voted));
+                };
+                let limits = self.config.wire_limits;
+                let bytes = match how {
+                    Oversize::TooLarge => vec![0u8; limits.max_message_bytes + 1],
+                    Oversize::TooManyEvents => {
+                        let mut bytes = 0u32.to_le_bytes().to_vec();
+                        bytes.extend((limits.max_events_per_message as u64 + 1).to_le_bytes());
+                        bytes
+                    }
+                    Oversize::Garbage => {
+                        let mut bytes = 7u32.to_le_bytes().to_vec();
+                        bytes.extend(1u64.to_le_bytes());
+                        bytes.extend([0xff; 24]);
+                        bytes
+                    }
+                };
+                vec![(to, bytes)]
+            }
+        };
+        Ok((sends, voted))
+    }
+}

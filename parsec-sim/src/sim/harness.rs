@@ -1,0 +1,106 @@
+//! Helpers for tests: seeds from `PARSEC_SEED`, replay commands, and runs that panic with
+//! both on failure.
+//!
+//! ```
+//! use parsec_graph::ConsensusMode;
+//! use parsec_sim::sim::ScheduleOptions;
+//! use parsec_sim::sim::harness::TestRun;
+//!
+//! // In `tests/honest.rs`: seed 4 unless PARSEC_SEED says otherwise.
+//! let test = TestRun::new("honest", "four_peers", 4);
+//! let outcome = test.check(&ScheduleOptions::new(4, ConsensusMode::Supermajority));
+//! // A failing assertion from here on also prints the replay command.
+//! assert_eq!(outcome.stats.stable_blocks, 1);
+//! ```
+
+use super::{Outcome, Schedule, ScheduleOptions, run, run_options};
+
+/// The seed of a test: `PARSEC_SEED` if set, else `default`.
+///
+/// # Panics
+/// If `PARSEC_SEED` is set but is not a `u64`.
+pub fn seed_from_env(default: u64) -> u64 {
+    match std::env::var("PARSEC_SEED") {
+        Ok(value) => match value.trim().parse() {
+            Ok(seed) => seed,
+            Err(_) => panic!("PARSEC_SEED={value:?} is not a u64"),
+        },
+        Err(_) => default,
+    }
+}
+
+/// The command that runs test `test` of integration-test file `file` of this crate.
+pub fn rerun_command(file: &str, test: &str) -> String {
+    format!("cargo test -p parsec-sim --test {file} -- --exact {test}")
+}
+
+/// One simulation test: its seed (`PARSEC_SEED`, else a default) and its replay command.
+///
+/// While it is alive, any panic on the thread (an invariant or a test's own assertion)
+/// also prints `PARSEC_SEED=<seed>` and the command that replays the test.
+#[derive(Debug)]
+pub struct TestRun {
+    seed: u64,
+    rerun: String,
+}
+
+impl TestRun {
+    /// The test `test` in integration-test file `file`, seeded from `PARSEC_SEED` or
+    /// `default_seed`.
+    ///
+    /// # Panics
+    /// If `PARSEC_SEED` is set but is not a `u64`.
+    pub fn new(file: &str, test: &str, default_seed: u64) -> Self {
+        TestRun {
+            seed: seed_from_env(default_seed),
+            rerun: rerun_command(file, test),
+        }
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The command that replays the test with `PARSEC_SEED` set.
+    pub fn rerun(&self) -> &str {
+        &self.rerun
+    }
+
+    /// Runs the schedule of `options` with this test's seed, prints its statistics, and
+    /// returns its outcome.
+    ///
+    /// # Panics
+    /// If the options are invalid or an invariant is violated.
+    pub fn check(&self, options: &ScheduleOptions) -> Outcome {
+        match run_options(options, self.seed, &self.rerun) {
+            Ok(outcome) => report(outcome),
+            Err(error) => panic!("bad schedule options: {error}"),
+        }
+    }
+
+    /// Runs `schedule` (drawn with [`TestRun::seed`]), prints its statistics, and returns its
+    /// outcome.
+    ///
+    /// # Panics
+    /// If an invariant is violated.
+    pub fn check_schedule(&self, schedule: &Schedule) -> Outcome {
+        report(run(schedule, &self.rerun))
+    }
+}
+
+impl Drop for TestRun {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("replay: PARSEC_SEED={} {}", self.seed, self.rerun);
+        }
+    }
+}
+
+fn report(outcome: Outcome) -> Outcome {
+    if let Some(failure) = &outcome.failure {
+        panic!("{failure}\nstats: {}", outcome.stats);
+    }
+    println!("PARSEC_SEED={}: {}", outcome.stats.seed, outcome.stats);
+    outcome
+}
