@@ -432,6 +432,9 @@ impl<'p> Simulation<'p> {
             events_sent: 0,
         };
         let honest = params.honest();
+        // One process, many engines: each event's signatures are checked once, not once
+        // per receiving peer.
+        let verified = parsec_graph::VerifiedEvents::new();
         for (i, key) in keys.into_iter().enumerate() {
             let id = key.peer_id();
             sim.by_id.insert(id, i);
@@ -450,8 +453,9 @@ impl<'p> Simulation<'p> {
                 expected_blocks: 0,
             });
             if i < honest {
-                let (engine, step) = Engine::from_genesis(key, config.clone(), ParityCoin)
+                let (mut engine, step) = Engine::from_genesis(key, config.clone(), ParityCoin)
                     .with_context(|| format!("starting {}", peer_name(i)))?;
+                engine.share_verified_events(verified.clone());
                 sim.peers[i].engine = Some(engine);
                 sim.absorb(i, step)?;
             }

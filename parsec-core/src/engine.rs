@@ -496,6 +496,13 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         result.map(|()| step)
     }
 
+    /// Shares signature checks with the other engines of this process that get the same
+    /// `shared` record (simulations): each event's signatures are then verified once per
+    /// process instead of once per engine. Only for engines that trust each other.
+    pub fn share_verified_events(&mut self, shared: parsec_graph::VerifiedEvents) {
+        self.keys = KeyCache::with_shared(shared);
+    }
+
     /// Number of events held in the future buffer.
     pub fn held_events(&self) -> usize {
         self.held.len()

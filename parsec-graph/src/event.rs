@@ -325,6 +325,10 @@ impl<T: Payload> PackedEvent<T> {
     ) -> Result<Event<T>, EventError> {
         self.content.check_structure(limits)?;
         let bytes = self.content.signing_bytes()?;
+        let hash = EventHash::from_bytes(*blake3::hash(&bytes).as_bytes());
+        if keys.already_verified(&hash, &self.signature) {
+            return Event::from_checked(self, &bytes);
+        }
         if !keys.verify(&self.content.creator, &bytes, &self.signature) {
             return Err(EventError::BadSignature);
         }
@@ -334,6 +338,7 @@ impl<T: Payload> PackedEvent<T> {
                 return Err(EventError::BadVoteSignature);
             }
         }
+        keys.record_verified(&hash, &self.signature);
         Event::from_checked(self, &bytes)
     }
 

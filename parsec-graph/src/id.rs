@@ -126,6 +126,7 @@ impl fmt::Debug for PeerId {
 #[derive(Clone, Default)]
 pub struct KeyCache {
     keys: crate::hashing::DigestMap<PeerId, Option<VerifyingKey>>,
+    shared: Option<VerifiedEvents>,
 }
 
 impl KeyCache {
@@ -135,6 +136,30 @@ impl KeyCache {
     /// An empty cache.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty cache that also consults and feeds `shared`, a record of events whose
+    /// signatures were checked by engines of this same process.
+    pub fn with_shared(shared: VerifiedEvents) -> Self {
+        KeyCache {
+            keys: Default::default(),
+            shared: Some(shared),
+        }
+    }
+
+    /// Whether an engine of this process already checked the signatures of the event
+    /// with this hash and signature.
+    pub(crate) fn already_verified(&self, hash: &EventHash, signature: &Signature) -> bool {
+        self.shared
+            .as_ref()
+            .is_some_and(|shared| shared.contains(hash, signature))
+    }
+
+    /// Records that this event's signatures verified.
+    pub(crate) fn record_verified(&self, hash: &EventHash, signature: &Signature) {
+        if let Some(shared) = &self.shared {
+            shared.insert(hash, signature);
+        }
     }
 
     /// Strict verification of `signature` over `message` by `peer`, as [`PeerId::verify`].
@@ -158,6 +183,63 @@ impl KeyCache {
 impl fmt::Debug for KeyCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "KeyCache({} keys)", self.keys.len())
+    }
+}
+
+/// Events whose signatures verified, shared by the engines of one process.
+///
+/// A simulation runs many engines side by side; each would otherwise verify every event
+/// once per receiving engine. Engines given the same `VerifiedEvents` check each event's
+/// signatures once. Only events that verified are recorded, keyed by hash and signature
+/// (the hash covers the content and the vote signature, not the event signature), so a
+/// forgery never matches. Share it only between engines that trust each other's checks,
+/// i.e. within one process. Bounded: past its capacity it starts over.
+#[derive(Clone, Default)]
+pub struct VerifiedEvents(std::sync::Arc<std::sync::Mutex<VerifiedSet>>);
+
+#[derive(Default)]
+struct VerifiedSet {
+    set: crate::hashing::DigestMap<(EventHash, Signature), ()>,
+}
+
+impl VerifiedEvents {
+    /// Most events remembered.
+    pub const CAPACITY: usize = 1 << 20;
+
+    /// An empty record.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn contains(&self, hash: &EventHash, signature: &Signature) -> bool {
+        self.0
+            .lock()
+            .is_ok_and(|guard| guard.set.contains_key(&(*hash, *signature)))
+    }
+
+    fn insert(&self, hash: &EventHash, signature: &Signature) {
+        if let Ok(mut guard) = self.0.lock() {
+            if guard.set.len() >= Self::CAPACITY {
+                guard.set.clear();
+            }
+            guard.set.insert((*hash, *signature), ());
+        }
+    }
+
+    /// Number of events remembered.
+    pub fn len(&self) -> usize {
+        self.0.lock().map_or(0, |guard| guard.set.len())
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Debug for VerifiedEvents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VerifiedEvents({} events)", self.len())
     }
 }
 

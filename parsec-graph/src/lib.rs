@@ -73,7 +73,9 @@ pub use event::{
     PackedEvent, UnverifiedEvent,
 };
 pub use graph::{EventIndex, EventNode, ForkDetected, Graph, InsertError, Inserted};
-pub use id::{EventHash, KeyCache, ObservationHash, PeerId, PeerIndex, SecretKey, Signature};
+pub use id::{
+    EventHash, KeyCache, ObservationHash, PeerId, PeerIndex, SecretKey, Signature, VerifiedEvents,
+};
 pub use observation::{
     AccompliceMalice, ConsensusMode, DkgMessage, EncodedEvent, Malice, Observation, ObservationKey,
     Payload, PeerSet, Proof, Unnestable, UnsortedPeerSet, Vote,

@@ -405,3 +405,31 @@ fn key_cache_verifies_like_the_plain_check() {
     }
     assert!(cache.verify(&alice.peer_id(), message, &good));
 }
+
+#[test]
+fn shared_verification_never_accepts_a_forgery() {
+    let b = base();
+    let node = b.graph.iter().last().unwrap();
+    let good = node.event().packed().clone();
+    let shared = parsec_graph::VerifiedEvents::new();
+    let mut first = parsec_graph::KeyCache::with_shared(shared.clone());
+    let mut second = parsec_graph::KeyCache::with_shared(shared.clone());
+    let limits = EventLimits::default();
+    good.clone().verify_with(&limits, &mut first).unwrap();
+    assert_eq!(shared.len(), 1);
+    // Same content, another signature: not what was checked, so it is checked, and fails.
+    let mut forged = good.clone();
+    let mut sig = *forged.signature.as_bytes();
+    sig[10] ^= 0x40;
+    forged.signature = Signature::from_bytes(sig);
+    assert_eq!(
+        forged.verify_with(&limits, &mut second),
+        Err(EventError::BadSignature)
+    );
+    assert_eq!(shared.len(), 1);
+    // The checked event passes for the other engine without a second check.
+    assert_eq!(
+        good.verify_with(&limits, &mut second).unwrap().hash(),
+        node.hash()
+    );
+}

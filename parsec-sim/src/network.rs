@@ -99,13 +99,15 @@ impl Network {
         let config = Config::new(keys.iter().map(SecretKey::peer_id).collect(), mode);
         let mut peers = Vec::with_capacity(peer_count);
         let mut index_of = BTreeMap::new();
+        let verified = parsec_graph::VerifiedEvents::new();
         for (index, key) in keys.into_iter().enumerate() {
             index_of.insert(key.peer_id(), index);
-            let (engine, mut step) = Parsec::from_genesis(key, config.clone(), ParityCoin)
+            let (mut engine, mut step) = Parsec::from_genesis(key, config.clone(), ParityCoin)
                 .map_err(|source| NetworkError::Engine {
                     peer: index,
                     source,
                 })?;
+            engine.share_verified_events(verified.clone());
             let mut peer = Peer {
                 engine,
                 blocks: Vec::new(),

@@ -231,6 +231,8 @@ struct Simulation {
     honest_ids: BTreeMap<PeerId, usize>,
     adversary_ids: BTreeSet<PeerId>,
     config: Config,
+    /// Signature checks shared by the honest engines (one process, one check per event).
+    verified: parsec_graph::VerifiedEvents,
     transport: transport::Transport,
     liveness_rng: ChaCha8Rng,
     agreement: Agreement,
@@ -272,6 +274,7 @@ impl Simulation {
             .collect();
         Simulation {
             config: sim_config(&ids, mode, schedule.max_events_per_message),
+            verified: parsec_graph::VerifiedEvents::new(),
             transport: transport::Transport::new(schedule.network, transport_rng),
             liveness_rng,
             agreement: Agreement::new(mode),
@@ -321,8 +324,9 @@ impl Simulation {
                     let started = Instant::now();
                     let result = Parsec::from_genesis(key, self.config.clone(), ParityCoin);
                     self.stats.engine_time += started.elapsed();
-                    let (engine, step) =
+                    let (mut engine, step) =
                         result.map_err(|e| self.engine_error(i, "from_genesis", e))?;
+                    engine.share_verified_events(self.verified.clone());
                     for packed in &step.persist {
                         if let Some(vote) = packed.content.cause.vote() {
                             self.validity.record_vote(self.ids[i], &vote.observation);
