@@ -517,14 +517,15 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     ) -> Result<bool, Error> {
         for packed in events {
             let creator = packed.content.creator;
-            let Ok(hash) = packed.hash() else {
+            let Ok(prepared) = packed.prepare() else {
                 step.fault(sender, Some(creator), FaultKind::MalformedMessage);
                 return Ok(false);
             };
+            let hash = *prepared.hash();
             if self.graph.contains(&hash) || self.held.contains(&hash) {
                 continue;
             }
-            let event = match packed.verify_with(&self.config.event_limits, &mut self.keys) {
+            let event = match prepared.verify_with(&self.config.event_limits, &mut self.keys) {
                 Ok(event) => event,
                 Err(EventError::BadSignature | EventError::BadVoteSignature) => {
                     step.fault(sender, Some(creator), FaultKind::BadSignature);

@@ -278,7 +278,7 @@ impl<T: Payload> EventContent<T> {
             if matches!(vote.observation, Observation::DkgResult { .. }) {
                 return Err(EventError::ForbiddenObservation);
             }
-            let size = encoding::encode(&vote.observation)?.len();
+            let size = encoding::encoded_len(&vote.observation)?;
             if size > limits.max_observation_bytes {
                 return Err(EventError::ObservationTooLarge {
                     size,
@@ -323,23 +323,19 @@ impl<T: Payload> PackedEvent<T> {
         limits: &EventLimits,
         keys: &mut KeyCache,
     ) -> Result<Event<T>, EventError> {
-        self.content.check_structure(limits)?;
+        self.prepare()?.verify_with(limits, keys)
+    }
+
+    /// Encodes the signing bytes and hash once, so that a receiver can look the hash up
+    /// before it pays for verification.
+    pub fn prepare(self) -> Result<PreparedEvent<T>, CodecError> {
         let bytes = self.content.signing_bytes()?;
         let hash = EventHash::from_bytes(*blake3::hash(&bytes).as_bytes());
-        if keys.already_verified(&hash, &self.signature) {
-            return Event::from_checked(self, &bytes);
-        }
-        if !keys.verify(&self.content.creator, &bytes, &self.signature) {
-            return Err(EventError::BadSignature);
-        }
-        if let Some(vote) = self.content.cause.vote() {
-            let vote_bytes = encoding::tagged(VOTE_TAG, &vote.observation)?;
-            if !keys.verify(&self.content.creator, &vote_bytes, &vote.signature) {
-                return Err(EventError::BadVoteSignature);
-            }
-        }
-        keys.record_verified(&hash, &self.signature);
-        Event::from_checked(self, &bytes)
+        Ok(PreparedEvent {
+            packed: self,
+            bytes,
+            hash,
+        })
     }
 
     /// The hash this event has (computable without verification).
@@ -347,6 +343,70 @@ impl<T: Payload> PackedEvent<T> {
         Ok(EventHash::from_bytes(
             *blake3::hash(&self.content.signing_bytes()?).as_bytes(),
         ))
+    }
+}
+
+/// A received event with its signing bytes and hash computed, not yet verified.
+#[derive(Clone, Debug)]
+pub struct PreparedEvent<T> {
+    packed: PackedEvent<T>,
+    bytes: Vec<u8>,
+    hash: EventHash,
+}
+
+impl<T: Payload> PreparedEvent<T> {
+    /// The event's hash.
+    pub fn hash(&self) -> &EventHash {
+        &self.hash
+    }
+
+    /// The creator it claims.
+    pub fn creator(&self) -> &PeerId {
+        &self.packed.content.creator
+    }
+
+    /// Verifies it (see [`PackedEvent::verify`]), with keys cached in `keys`.
+    pub fn verify_with(
+        self,
+        limits: &EventLimits,
+        keys: &mut KeyCache,
+    ) -> Result<Event<T>, EventError> {
+        let PreparedEvent {
+            packed,
+            bytes,
+            hash,
+        } = self;
+        packed.content.check_structure(limits)?;
+        if keys.already_verified(&hash, &packed.signature) {
+            return Event::from_prepared(packed, hash);
+        }
+        if !keys.verify(&packed.content.creator, &bytes, &packed.signature) {
+            return Err(EventError::BadSignature);
+        }
+        let mut observation_hash = None;
+        if let Some(vote) = packed.content.cause.vote() {
+            // One encoding of the observation serves the vote signature and its hash.
+            let encoded = encoding::encode(&vote.observation)?;
+            let mut vote_bytes = Vec::with_capacity(VOTE_TAG.len() + encoded.len());
+            vote_bytes.extend_from_slice(VOTE_TAG);
+            vote_bytes.extend_from_slice(&encoded);
+            if !keys.verify(&packed.content.creator, &vote_bytes, &vote.signature) {
+                return Err(EventError::BadVoteSignature);
+            }
+            let mut hasher = blake3::Hasher::new();
+            hasher.update(encoding::OBSERVATION_TAG);
+            hasher.update(&encoded);
+            observation_hash = Some(ObservationHash::from_bytes(*hasher.finalize().as_bytes()));
+        }
+        keys.record_verified(&hash, &packed.signature);
+        match observation_hash {
+            Some(observation_hash) => Ok(Event {
+                packed,
+                hash,
+                observation_hash: Some(observation_hash),
+            }),
+            None => Event::from_prepared(packed, hash),
+        }
     }
 }
 
@@ -364,6 +424,10 @@ pub struct Event<T> {
 impl<T: Payload> Event<T> {
     fn from_checked(packed: PackedEvent<T>, signing_bytes: &[u8]) -> Result<Self, EventError> {
         let hash = EventHash::from_bytes(*blake3::hash(signing_bytes).as_bytes());
+        Self::from_prepared(packed, hash)
+    }
+
+    fn from_prepared(packed: PackedEvent<T>, hash: EventHash) -> Result<Self, EventError> {
         let observation_hash = match packed.content.cause.vote() {
             Some(vote) => Some(vote.observation.hash()?),
             None => None,

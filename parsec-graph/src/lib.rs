@@ -70,7 +70,7 @@ pub mod wire;
 pub use encoding::CodecError;
 pub use event::{
     Cause, CauseKind, CoinShare, Event, EventContent, EventError, EventLimits, MAX_EVENT_INDEX,
-    PackedEvent, UnverifiedEvent,
+    PackedEvent, PreparedEvent, UnverifiedEvent,
 };
 pub use graph::{EventIndex, EventNode, ForkDetected, Graph, InsertError, Inserted};
 pub use id::{

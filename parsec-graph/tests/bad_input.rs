@@ -433,3 +433,34 @@ fn shared_verification_never_accepts_a_forgery() {
         node.hash()
     );
 }
+
+#[test]
+fn prepared_verification_gives_the_same_event() {
+    let alice = key("Alice");
+    let b = base();
+    let (_, a1, _, _) = b.events["A1"];
+    let vote = Vote::new(Observation::OpaquePayload("v".to_string()), &alice).unwrap();
+    let packed = packed(
+        &alice,
+        2,
+        Cause::Observation {
+            self_parent: a1,
+            vote,
+        },
+    );
+    let plain = packed.clone().verify(&EventLimits::default()).unwrap();
+    let prepared = packed.prepare().unwrap();
+    assert_eq!(prepared.hash(), plain.hash());
+    let via = prepared
+        .verify_with(&EventLimits::default(), &mut parsec_graph::KeyCache::new())
+        .unwrap();
+    assert_eq!(via, plain);
+    assert_eq!(
+        via.observation_hash(),
+        Some(
+            &Observation::<String>::OpaquePayload("v".to_string())
+                .hash()
+                .unwrap()
+        )
+    );
+}
