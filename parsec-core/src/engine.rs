@@ -371,23 +371,13 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         events: Vec<PackedEvent<T>>,
     ) -> Result<Step<T>, Error> {
         let mut step = Step::default();
-        if !self.accepts_from(&mut step, &sender) {
+        if events.is_empty() {
+            if self.accepts_from(&mut step, &sender) {
+                step.fault(sender, None, FaultKind::MalformedMessage);
+            }
             return Ok(step);
         }
-        let Some(last) = events.last() else {
-            step.fault(sender, None, FaultKind::MalformedMessage);
-            return Ok(step);
-        };
-        let Ok(last_hash) = last.hash() else {
-            step.fault(sender, None, FaultKind::MalformedMessage);
-            return Ok(step);
-        };
-        let completed = self.receive_events(&mut step, sender, events)?;
-        self.release_held(&mut step)?;
-        if !completed || self.removed {
-            return Ok(step);
-        }
-        let Some(last) = self.graph.index_of(&last_hash) else {
+        let Some((last, last_hash)) = self.receive_sync(&mut step, sender, events)? else {
             return Ok(step);
         };
         let node = self.graph.node(last);
@@ -418,19 +408,11 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         events: Vec<PackedEvent<T>>,
     ) -> Result<Step<T>, Error> {
         let mut step = Step::default();
-        if events.is_empty() || !self.accepts_from(&mut step, &sender) {
+        // An empty response comes from a peer that is not a member yet: nothing to do.
+        if events.is_empty() {
             return Ok(step);
         }
-        let Some(Ok(last_hash)) = events.last().map(PackedEvent::hash) else {
-            step.fault(sender, None, FaultKind::MalformedMessage);
-            return Ok(step);
-        };
-        let completed = self.receive_events(&mut step, sender, events)?;
-        self.release_held(&mut step)?;
-        if !completed || self.removed {
-            return Ok(step);
-        }
-        let Some(last) = self.graph.index_of(&last_hash) else {
+        let Some((last, last_hash)) = self.receive_sync(&mut step, sender, events)? else {
             return Ok(step);
         };
         // L's nearest sync self-ancestor must be a Request answering a Requesting of ours.
@@ -506,6 +488,34 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     /// Number of events held in the future buffer.
     pub fn held_events(&self) -> usize {
         self.held.len()
+    }
+
+    /// The common first half of handling a request or a response (spec §4.4 steps 1-3):
+    /// checks the sender, receives the (non-empty) events, and returns the message's last
+    /// event if handling goes on: it was inserted and nothing stopped the handling.
+    fn receive_sync(
+        &mut self,
+        step: &mut Step<T>,
+        sender: PeerId,
+        events: Vec<PackedEvent<T>>,
+    ) -> Result<Option<(EventIndex, EventHash)>, Error> {
+        if !self.accepts_from(step, &sender) {
+            return Ok(None);
+        }
+        let Some(Ok(last_hash)) = events.last().map(PackedEvent::hash) else {
+            step.fault(sender, None, FaultKind::MalformedMessage);
+            return Ok(None);
+        };
+        let completed = self.receive_events(step, sender, events)?;
+        self.release_held(step)?;
+        if !completed || self.removed {
+            return Ok(None);
+        }
+        // Not inserted now (waiting for parents or chunks): no sync event, not a fault.
+        Ok(self
+            .graph
+            .index_of(&last_hash)
+            .map(|last| (last, last_hash)))
     }
 
     /// Verifies and places each event in order; false if handling stopped at a bad event.
