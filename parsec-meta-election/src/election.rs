@@ -120,6 +120,30 @@ enum Observer {
 /// paths compare and hash these instead of 64-byte keys.
 type KeyId = u32;
 
+/// The coin id an entry waiting at `(ρ, FT)` for candidate `p` needs: `(e, p, ρ − 1)`
+/// (spec §6.5.7), and the context to ask it in.
+fn coin_query<'a, T>(
+    info: &'a ElectionInfo<'a>,
+    p: usize,
+    entry: &MetaVote,
+    graph: &'a Graph<T>,
+    event: EventIndex,
+) -> (CoinId, CoinContext<'a, T>) {
+    let id = CoinId {
+        election: info.election,
+        candidate: info.voters[p],
+        round: entry.round.saturating_sub(1),
+    };
+    (
+        id,
+        CoinContext {
+            graph,
+            at: event,
+            info,
+        },
+    )
+}
+
 /// `blake3(GROUP_TAG ‖ enc(Vec<ObservationHash>))` of a decided group (spec §1.3), encoded
 /// by hand: a `u64` count, then the raw hashes.
 fn group_hash(keys: &[ObservationKey]) -> [u8; 32] {
@@ -721,16 +745,7 @@ impl<C: CommonCoin> Elections<C> {
         };
         for (p, list) in per_candidate.iter().enumerate() {
             for entry in list.iter().filter(|m| m.awaits_coin()) {
-                let id = CoinId {
-                    election: info.election,
-                    candidate: info.voters[p],
-                    round: entry.round.saturating_sub(1),
-                };
-                let ctx = CoinContext {
-                    graph,
-                    at: event,
-                    info: &info,
-                };
+                let (id, ctx) = coin_query(&info, p, entry, graph, event);
                 self.coin.on_needed(&id, &ctx);
             }
         }
@@ -802,16 +817,7 @@ impl<C: CommonCoin> Elections<C> {
             lists.extend(other_lists.iter().map(|l| &l[p][..]));
             advance_into(previous, &lists, th, &mut list);
             for entry in list.iter_mut().filter(|m| m.awaits_coin()) {
-                let id = CoinId {
-                    election: info.election,
-                    candidate: info.voters[p],
-                    round: entry.round.saturating_sub(1),
-                };
-                let ctx = CoinContext {
-                    graph,
-                    at: event,
-                    info: &info,
-                };
+                let (id, ctx) = coin_query(&info, p, entry, graph, event);
                 coin.on_needed(&id, &ctx);
                 if let Some(value) = coin.value(&id, &ctx)
                     && let crate::metavote::MetaValue::Undecided { est, .. } = &mut entry.value
