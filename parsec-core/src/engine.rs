@@ -860,7 +860,10 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         let key = self.key_of(&observation)?;
         let vote =
             Vote::new(observation.clone(), &self.key).map_err(|e| Error::OwnEvent(e.into()))?;
-        self.create_own(step, |self_parent| Cause::Observation { self_parent, vote })?;
+        self.create_own(step, |self_parent| Cause::Observation {
+            self_parent,
+            vote: Box::new(vote),
+        })?;
         self.our_votes.push((key, observation));
         Ok(())
     }

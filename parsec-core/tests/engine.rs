@@ -1574,14 +1574,14 @@ proptest! {
                 1 => Cause::Requesting { self_parent, recipient: [a, b, keys[2].peer_id()][f.payload as usize % 3] },
                 2 => Cause::Request { self_parent, other_parent },
                 3 => Cause::Response { self_parent, other_parent },
-                4 => Cause::Observation { self_parent, vote: vote(opaque(&format!("forged-{}", f.payload))) },
+                4 => Cause::Observation { self_parent, vote: Box::new(vote(opaque(&format!("forged-{}", f.payload)))) },
                 _ => Cause::Observation {
                     self_parent,
-                    vote: vote(match f.payload % 3 {
+                    vote: Box::new(vote(match f.payload % 3 {
                         0 => Observation::Genesis { group: group(&keys[..3]), related_info: vec![] },
                         1 => Observation::Genesis { group: group(&keys), related_info: vec![] },
                         _ => Observation::Remove { peer_id: a, related_info: vec![] },
-                    }),
+                    })),
                 },
             };
             let coin_shares = if f.shares && f.index > 0 {
@@ -1666,7 +1666,7 @@ fn a_received_vote_run_past_the_limit_is_a_fault() {
         index: 3,
         cause: parsec_graph::Cause::Observation {
             self_parent: tip,
-            vote: parsec_graph::Vote::new(opaque("y"), &keys[1]).unwrap(),
+            vote: Box::new(parsec_graph::Vote::new(opaque("y"), &keys[1]).unwrap()),
         },
         coin_shares: vec![],
     }

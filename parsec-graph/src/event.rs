@@ -55,8 +55,9 @@ pub enum Cause<T> {
     Observation {
         /// The creator's previous event.
         self_parent: EventHash,
-        /// The signed observation.
-        vote: Vote<T>,
+        /// The signed observation; boxed so that the many sync events do not pay its size
+        /// (the encoding is the same as unboxed).
+        vote: Box<Vote<T>>,
     },
 }
 

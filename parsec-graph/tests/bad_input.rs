@@ -75,7 +75,7 @@ fn bad_vote_signature_is_rejected() {
         2,
         Cause::Observation {
             self_parent: a1,
-            vote,
+            vote: Box::new(vote),
         },
     );
     assert_eq!(
@@ -137,7 +137,7 @@ fn structural_errors_are_typed() {
             1,
             Cause::Observation {
                 self_parent: sp,
-                vote
+                vote: Box::new(vote)
             }
         )
         .sign(&alice, &limits),
@@ -154,7 +154,7 @@ fn structural_errors_are_typed() {
             1,
             Cause::Observation {
                 self_parent: sp,
-                vote: big
+                vote: Box::new(big)
             }
         )
         .sign(&alice, &small),
@@ -445,7 +445,7 @@ fn prepared_verification_gives_the_same_event() {
         2,
         Cause::Observation {
             self_parent: a1,
-            vote,
+            vote: Box::new(vote),
         },
     );
     let plain = packed.clone().verify(&EventLimits::default()).unwrap();

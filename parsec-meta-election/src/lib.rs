@@ -26,7 +26,7 @@
 //! let vote = Vote::new(Observation::OpaquePayload("hello".to_string()), &key)?;
 //! let e1 = EventContent {
 //!     creator: me, index: 1, coin_shares: vec![],
-//!     cause: Cause::Observation { self_parent: *e0.hash(), vote },
+//!     cause: Cause::Observation { self_parent: *e0.hash(), vote: Box::new(vote) },
 //! }.sign(&key, &limits)?;
 //! let e2 = EventContent {
 //!     creator: me, index: 2, coin_shares: vec![],

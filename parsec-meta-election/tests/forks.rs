@@ -71,7 +71,10 @@ impl Net {
         self.add(
             name,
             creator,
-            Cause::Observation { self_parent, vote },
+            Cause::Observation {
+                self_parent,
+                vote: Box::new(vote),
+            },
             index + 1,
         );
     }

@@ -174,7 +174,7 @@ pub fn rebuild(graph: &DotGraph) -> Result<Rebuilt, ReplayError> {
                 })?;
                 Cause::Observation {
                     self_parent: parent(&dot.self_parent)?,
-                    vote,
+                    vote: Box::new(vote),
                 }
             }
         };

@@ -125,7 +125,7 @@ impl Builder {
             index + 1,
             Cause::Observation {
                 self_parent: sp,
-                vote,
+                vote: Box::new(vote),
             },
         )
     }

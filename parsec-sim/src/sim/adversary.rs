@@ -311,7 +311,10 @@ impl Puppet {
         observation: Observation<String>,
     ) -> Result<Observation<String>, PuppetError> {
         let vote = self.sign_vote(observation.clone())?;
-        self.create(|self_parent| Cause::Observation { self_parent, vote })?;
+        self.create(|self_parent| Cause::Observation {
+            self_parent,
+            vote: Box::new(vote),
+        })?;
         self.votes.push(observation.clone());
         Ok(observation)
     }
@@ -470,9 +473,11 @@ impl Puppet {
                     if *votes {
                         let observation = self.fresh_payload("fork");
                         let vote = self.sign_vote(observation.clone())?;
-                        parent = self.create_at(parent, index, |self_parent| {
-                            Cause::Observation { self_parent, vote }
-                        })?;
+                        parent =
+                            self.create_at(parent, index, |self_parent| Cause::Observation {
+                                self_parent,
+                                vote: Box::new(vote),
+                            })?;
                         members.insert(parent);
                         index += 1;
                         self.votes.push(observation.clone());
