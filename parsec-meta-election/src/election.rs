@@ -865,7 +865,9 @@ impl<C: CommonCoin> Elections<C> {
         let mut fresh = std::mem::take(&mut self.scratch_fresh);
         fresh.clear();
         tally.deferred.retain(|&id| {
-            if graph.is_descendant_of(event, self.records[id].event) {
+            if self.records[id].decided {
+                false
+            } else if graph.is_descendant_of(event, self.records[id].event) {
                 fresh.push(id);
                 false
             } else {

@@ -213,6 +213,7 @@ struct OthersCounts<'a> {
     /// (position, counts) pairs; an advance touches only a handful of steps.
     cache: [(usize, Counts); CACHED_STEPS],
     cached: usize,
+    written: usize,
 }
 
 const CACHED_STEPS: usize = 8;
@@ -223,6 +224,7 @@ impl<'a> OthersCounts<'a> {
             others,
             cache: [(usize::MAX, Counts::default()); CACHED_STEPS],
             cached: 0,
+            written: 0,
         }
     }
 
@@ -248,9 +250,11 @@ impl<'a> OthersCounts<'a> {
                 counts.add(entry);
             }
         }
-        let at = self.cached % CACHED_STEPS;
+        // Past the cache's size, overwrite in turn (an advance rarely touches that many).
+        let at = self.written % CACHED_STEPS;
         self.cache[at] = (position, counts);
-        self.cached = (self.cached + 1).min(CACHED_STEPS);
+        self.written += 1;
+        self.cached = self.written.min(CACHED_STEPS);
         counts
     }
 
