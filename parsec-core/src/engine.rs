@@ -291,13 +291,10 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             return Err(Error::NotPermitted("the peer may not receive gossip"));
         }
         let mut step = Step::default();
-        self.create_own(&mut step, |self_parent| Cause::Requesting {
+        self.sync_and_send(&mut step, peer, true, |self_parent| Cause::Requesting {
             self_parent,
             recipient: peer,
         })?;
-        self.release_held(&mut step)?;
-        let request = self.messages_for(peer, true)?;
-        step.send.extend(request);
         Ok(step)
     }
 
@@ -391,13 +388,10 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             return Ok(step);
         }
         self.answered_requests.insert(last_hash);
-        self.create_own(&mut step, |self_parent| Cause::Request {
+        self.sync_and_send(&mut step, sender, false, |self_parent| Cause::Request {
             self_parent,
             other_parent: last_hash,
         })?;
-        self.release_held(&mut step)?;
-        let response = self.messages_for(sender, false)?;
-        step.send.extend(response);
         Ok(step)
     }
 
@@ -905,6 +899,22 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             .ok_or(Error::OwnInsert(InsertError::UnknownSelfParent(hash)))?;
         self.our_last = Some(at);
         Ok(at)
+    }
+
+    /// Creates our sync event, then the request or response carrying every event `peer`
+    /// may lack (the new sync event last).
+    fn sync_and_send(
+        &mut self,
+        step: &mut Step<T>,
+        peer: PeerId,
+        request: bool,
+        cause: impl FnOnce(EventHash) -> Cause<T>,
+    ) -> Result<(), Error> {
+        self.create_own(step, cause)?;
+        self.release_held(step)?;
+        let messages = self.messages_for(peer, request)?;
+        step.send.extend(messages);
+        Ok(())
     }
 
     /// The request or response for `peer`: every event it may lack, chunked within limits.

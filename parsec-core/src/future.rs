@@ -149,16 +149,20 @@ impl<T> FutureBuffer<T> {
         evicted
     }
 
+    /// The held events waiting on `parent`, in arrival order.
+    fn waiters_of(&self, parent: &EventHash) -> Vec<u64> {
+        self.waiting
+            .get(parent)
+            .map(|seqs| seqs.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// `hash` became held and grounded: its waiters that now have every missing parent
     /// held and grounded become grounded too, and candidates (rule b may insert them).
     fn spread_grounding(&mut self, hash: EventHash) {
         let mut stack = vec![hash];
         while let Some(parent) = stack.pop() {
-            let waiters: Vec<u64> = self
-                .waiting
-                .get(&parent)
-                .map(|seqs| seqs.iter().copied().collect())
-                .unwrap_or_default();
+            let waiters = self.waiters_of(&parent);
             for seq in waiters {
                 let Some(entry) = self.entries.get(&seq) else {
                     continue;
@@ -180,11 +184,7 @@ impl<T> FutureBuffer<T> {
     fn withdraw_grounding(&mut self, hash: EventHash) {
         let mut stack = vec![hash];
         while let Some(parent) = stack.pop() {
-            let waiters: Vec<u64> = self
-                .waiting
-                .get(&parent)
-                .map(|seqs| seqs.iter().copied().collect())
-                .unwrap_or_default();
+            let waiters = self.waiters_of(&parent);
             for seq in waiters {
                 if let Some(entry) = self.entries.get_mut(&seq)
                     && entry.grounded

@@ -98,7 +98,8 @@ impl Net {
     }
 }
 
-fn run(a_side_first: bool) -> (usize, usize) {
+/// Four voters; A, B and C vote P, and B's request brings A's vote to B.
+fn votes_of_a_b_and_c() -> Net {
     let mut net = Net::new();
     for (event, peer) in [("A0", "A"), ("B0", "B"), ("C0", "C"), ("D0", "D")] {
         net.initial(event, peer);
@@ -107,6 +108,11 @@ fn run(a_side_first: bool) -> (usize, usize) {
     net.vote("B1", "B", "B0");
     net.vote("C1", "C", "C0");
     net.request("B2", "B", "B1", "A1");
+    net
+}
+
+fn run(a_side_first: bool) -> (usize, usize) {
+    let mut net = votes_of_a_b_and_c();
     // D forks: one side sees A's and B's votes, the other only C's. Neither side sees
     // the three votes a supermajority of four voters needs.
     if a_side_first {
@@ -128,14 +134,7 @@ fn a_fork_sibling_does_not_inherit_the_other_sides_votes() {
 /// Without the fork, the same votes do make D's later event interesting.
 #[test]
 fn the_same_votes_on_one_chain_are_interesting() {
-    let mut net = Net::new();
-    for (event, peer) in [("A0", "A"), ("B0", "B"), ("C0", "C"), ("D0", "D")] {
-        net.initial(event, peer);
-    }
-    net.vote("A1", "A", "A0");
-    net.vote("B1", "B", "B0");
-    net.vote("C1", "C", "C0");
-    net.request("B2", "B", "B1", "A1");
+    let mut net = votes_of_a_b_and_c();
     net.request("Da", "D", "D0", "B2");
     net.request("D2", "D", "Da", "C1");
     assert_eq!((net.content("Da"), net.content("D2")), (0, 1));
