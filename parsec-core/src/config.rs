@@ -35,6 +35,11 @@ pub struct Config {
     pub max_future_events_per_peer: usize,
     /// Events held in total (local).
     pub max_future_events_total: usize,
+    /// Encoded bytes of the events held per sender (local): with the event count, what one
+    /// peer can make us hold.
+    pub max_future_bytes_per_peer: usize,
+    /// Encoded bytes of the events held in total (local).
+    pub max_future_bytes_total: usize,
 }
 
 impl Config {
@@ -49,6 +54,8 @@ impl Config {
             wire_limits: WireLimits::default(),
             max_future_events_per_peer: 16_384,
             max_future_events_total: 65_536,
+            max_future_bytes_per_peer: 16 << 20,
+            max_future_bytes_total: 64 << 20,
         }
     }
 
@@ -83,6 +90,15 @@ impl Config {
         {
             return Err(Error::Config(
                 "future-event limits must be positive, the total at least the per-peer limit",
+            ));
+        }
+        // One held vote of the largest size must fit, or a valid vote that arrives before
+        // its parent could never be inserted.
+        if self.max_future_bytes_per_peer < largest_event
+            || self.max_future_bytes_total < self.max_future_bytes_per_peer
+        {
+            return Err(Error::Config(
+                "future-byte limits must hold the largest vote event, the total at least the per-peer limit",
             ));
         }
         Ok(())

@@ -19,12 +19,12 @@ use parsec_graph::{
     InsertError, Inserted, KeyCache, Observation, ObservationKey, PackedEvent, Payload, PeerId,
     SecretKey, Vote, WireMessage, encoding, wire,
 };
-use parsec_meta_election::{Decision, Elections, VoterSet};
+use parsec_meta_election::{Decision, Elections, MetaDigest, VoterSet};
 
 use crate::block::Block;
 use crate::config::Config;
 use crate::error::{Error, Fault, FaultKind};
-use crate::future::{FutureBuffer, Held};
+use crate::future::{self, FutureBuffer, Held};
 use crate::peers::{PeerFlags, PeerState};
 
 /// A message to send.
@@ -181,6 +181,18 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     /// The state of `peer`, if known.
     pub fn peer_state(&self, peer: &PeerId) -> Option<PeerState> {
         self.peers.get(peer).copied()
+    }
+
+    /// Starts or stops recording a digest of every meta-event this engine evaluates, keyed
+    /// by event hash and election (off by default). Simulations compare them across honest
+    /// peers: two honest peers never evaluate one event differently (spec §15, invariant 7).
+    pub fn record_meta_digests(&mut self, on: bool) {
+        self.elections.record_digests(on);
+    }
+
+    /// The digests recorded since the last call, in evaluation order.
+    pub fn take_meta_digests(&mut self) -> Vec<MetaDigest> {
+        self.elections.take_digests()
     }
 
     /// Whether we have been removed (then nothing more is processed).
@@ -484,6 +496,11 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         self.held.len()
     }
 
+    /// Encoded bytes of the events held in the future buffer.
+    pub fn held_bytes(&self) -> usize {
+        self.held.bytes()
+    }
+
     /// The common first half of handling a request or a response (spec §4.4 steps 1-3):
     /// checks the sender, receives the (non-empty) events, and returns the message's last
     /// event if handling goes on: it was inserted and nothing stopped the handling.
@@ -559,6 +576,13 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         *creator == self.our_id || self.flags(creator).contains(PeerFlags::SEND)
     }
 
+    /// Whether `creator` is or was a member by agreed decision (genesis, decided `Add`):
+    /// only such creators' events can enter the graph (spec §5.3). Every peer entry was
+    /// made by one of those, and removal keeps the entry.
+    fn was_member(&self, creator: &PeerId) -> bool {
+        self.peers.contains_key(creator)
+    }
+
     /// Inserts `event` now if it can be, with any held ancestors it needs (spec §5.3 rule b),
     /// or holds it.
     fn place(
@@ -631,13 +655,19 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         missing: Vec<EventHash>,
     ) {
         tracing::debug!(hash = %event.hash(), creator = %event.creator(), "holding event");
-        let evicted = self.held.hold(
-            sender,
-            event,
-            missing,
-            self.config.max_future_events_per_peer,
-            self.config.max_future_events_total,
-        );
+        let eligible = self.was_member(event.creator());
+        // The encoded size, as it came (an encoding error cannot happen for an event that
+        // was decoded or signed; count it as too large to hold).
+        let bytes = encoding::encoded_len(event.packed()).unwrap_or(usize::MAX);
+        let limits = future::Limits {
+            events_per_sender: self.config.max_future_events_per_peer,
+            events_total: self.config.max_future_events_total,
+            bytes_per_sender: self.config.max_future_bytes_per_peer,
+            bytes_total: self.config.max_future_bytes_total,
+        };
+        let evicted = self
+            .held
+            .hold(sender, event, missing, eligible, bytes, limits);
         for dropped in evicted {
             step.fault(
                 dropped.sender,

@@ -14,7 +14,10 @@
 //! ancestors (spec §5.3 rule b); any other event is held in O(1), so a peer that sends long
 //! chains hanging off parents that never come costs nobody a walk over them. Groundedness
 //! spreads to waiters when a parent is held and is withdrawn when a grounded entry is
-//! evicted. Per-sender and total limits evict the oldest events.
+//! evicted. An event whose creator never was a member by agreed decision is never grounded:
+//! rule (b) inserts only events of present or former members, so made-up keys never reach
+//! the graph. Per-sender and total limits, in events and in encoded bytes, evict the oldest
+//! events: whatever one sender sends, it holds at most its share of the buffer.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,7 +35,20 @@ struct Entry<T> {
     held: Held<T>,
     /// Parents missing when it was held; empty when it only waits for permission.
     missing: Vec<EventHash>,
+    /// Whether its creator is or was a member (rule (b) may insert it).
+    eligible: bool,
     grounded: bool,
+    /// Its encoded size.
+    bytes: usize,
+}
+
+/// How much the buffer may hold (spec §14.2).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) events_per_sender: usize,
+    pub(crate) events_total: usize,
+    pub(crate) bytes_per_sender: usize,
+    pub(crate) bytes_total: usize,
 }
 
 /// Removes `seq` from the set at `key`, and the set once empty.
@@ -53,6 +69,8 @@ pub(crate) struct FutureBuffer<T> {
     waiting: BTreeMap<EventHash, BTreeSet<u64>>,
     unpermitted: BTreeMap<PeerId, BTreeSet<u64>>,
     per_sender: BTreeMap<PeerId, BTreeSet<u64>>,
+    bytes_of_sender: BTreeMap<PeerId, usize>,
+    bytes: usize,
     candidates: BTreeSet<u64>,
 }
 
@@ -65,6 +83,8 @@ impl<T> Default for FutureBuffer<T> {
             waiting: BTreeMap::new(),
             unpermitted: BTreeMap::new(),
             per_sender: BTreeMap::new(),
+            bytes_of_sender: BTreeMap::new(),
+            bytes: 0,
             candidates: BTreeSet::new(),
         }
     }
@@ -73,6 +93,11 @@ impl<T> Default for FutureBuffer<T> {
 impl<T> FutureBuffer<T> {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Encoded bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub(crate) fn contains(&self, hash: &EventHash) -> bool {
@@ -93,31 +118,47 @@ impl<T> FutureBuffer<T> {
             .is_some_and(|entry| entry.grounded)
     }
 
-    /// Holds `event`, waiting for `missing` parents (or, if none, for permission).
-    /// Returns the events evicted to respect the limits. An event already held is ignored.
+    /// Holds `event` of `bytes` encoded bytes, waiting for `missing` parents (or, if none,
+    /// for permission); `eligible` says whether its creator is or was a member. Returns the
+    /// events evicted to respect the limits (the event itself if it can never fit). An event
+    /// already held is ignored.
     pub(crate) fn hold(
         &mut self,
         sender: PeerId,
         event: Event<T>,
         missing: Vec<EventHash>,
-        per_sender_limit: usize,
-        total_limit: usize,
+        eligible: bool,
+        bytes: usize,
+        limits: Limits,
     ) -> Vec<Held<T>> {
         let mut evicted = Vec::new();
         if self.by_hash.contains_key(event.hash()) {
             return evicted;
         }
-        let oldest_of_sender = self
-            .per_sender
-            .get(&sender)
-            .filter(|seqs| seqs.len() >= per_sender_limit)
-            .and_then(|seqs| seqs.first().copied());
-        if let Some(oldest) = oldest_of_sender {
+        if bytes > limits.bytes_per_sender || bytes > limits.bytes_total {
+            evicted.push(Held { sender, event });
+            return evicted;
+        }
+        // The sender's oldest first, then everyone's oldest, until the event fits.
+        loop {
+            let count = self.per_sender.get(&sender).map_or(0, BTreeSet::len);
+            let held = self.bytes_of_sender.get(&sender).copied().unwrap_or(0);
+            if count < limits.events_per_sender && held + bytes <= limits.bytes_per_sender {
+                break;
+            }
+            let Some(oldest) = self
+                .per_sender
+                .get(&sender)
+                .and_then(|s| s.first().copied())
+            else {
+                break;
+            };
             evicted.extend(self.evict(oldest));
         }
-        if self.entries.len() >= total_limit
-            && let Some(oldest) = self.entries.keys().next().copied()
-        {
+        while self.entries.len() >= limits.events_total || self.bytes + bytes > limits.bytes_total {
+            let Some(oldest) = self.entries.keys().next().copied() else {
+                break;
+            };
             evicted.extend(self.evict(oldest));
         }
         let seq = self.next;
@@ -132,15 +173,19 @@ impl<T> FutureBuffer<T> {
         for parent in &missing {
             self.waiting.entry(*parent).or_default().insert(seq);
         }
-        let grounded = missing.iter().all(|parent| self.is_grounded(parent));
+        let grounded = eligible && missing.iter().all(|parent| self.is_grounded(parent));
         self.by_hash.insert(hash, seq);
         self.per_sender.entry(sender).or_default().insert(seq);
+        *self.bytes_of_sender.entry(sender).or_default() += bytes;
+        self.bytes += bytes;
         self.entries.insert(
             seq,
             Entry {
                 held: Held { sender, event },
                 missing,
+                eligible,
                 grounded,
+                bytes,
             },
         );
         if grounded {
@@ -167,7 +212,10 @@ impl<T> FutureBuffer<T> {
                 let Some(entry) = self.entries.get(&seq) else {
                     continue;
                 };
-                if entry.grounded || !entry.missing.iter().all(|p| self.is_grounded(p)) {
+                if entry.grounded
+                    || !entry.eligible
+                    || !entry.missing.iter().all(|p| self.is_grounded(p))
+                {
                     continue;
                 }
                 let child = *entry.held.event.hash();
@@ -202,6 +250,13 @@ impl<T> FutureBuffer<T> {
         self.by_hash.remove(entry.held.event.hash());
         self.candidates.remove(&seq);
         unlist(&mut self.per_sender, &entry.held.sender, seq);
+        self.bytes -= entry.bytes;
+        if let Some(held) = self.bytes_of_sender.get_mut(&entry.held.sender) {
+            *held -= entry.bytes;
+            if *held == 0 {
+                self.bytes_of_sender.remove(&entry.held.sender);
+            }
+        }
         if entry.missing.is_empty() {
             unlist(&mut self.unpermitted, entry.held.event.creator(), seq);
         }

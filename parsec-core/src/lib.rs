@@ -70,4 +70,5 @@ pub use error::{Error, Fault, FaultKind};
 pub use parsec_coin::CommonCoin;
 /// The wire codec (defined in `parsec-graph`, the one place bytes become messages).
 pub use parsec_graph::wire;
+pub use parsec_meta_election::MetaDigest;
 pub use peers::{PeerFlags, PeerState};

@@ -94,8 +94,11 @@ fn main() {
     p.request("A2", "Alice", "A1", "B1");
     p.request("D2", "Dave", "D1", "A2");
 
-    let voters = 4;
-    println!("\n{voters} voters; strongly seeing needs more than 2/3 of them.\n");
+    let voters: Vec<_> = p.graph.peers().map(|(index, _)| index).collect();
+    println!(
+        "\n{} voters; strongly seeing needs more than 2/3 of them.\n",
+        voters.len()
+    );
     println!(
         "{:<5} {:<5} {:<8} {:<5} strongly",
         "X", "Y", "X ⪰ Y", "sees"
@@ -112,8 +115,8 @@ fn main() {
                 y,
                 "yes",
                 p.graph.sees(xi, yi),
-                p.graph.strongly_sees(xi, yi, voters),
-                p.graph.strongly_seeing_count(xi, yi),
+                p.graph.strongly_sees(xi, yi, &voters),
+                p.graph.strongly_seeing_count(xi, yi, &voters),
             );
         }
     }

@@ -683,18 +683,16 @@ impl<T> Graph<T> {
         self.ancestor_at(x, peer, summary.last(peer.0)?)
     }
 
-    /// Each creator's latest event in `anc(X)`, skipping creators `X` saw fork, in
-    /// local-number order (the events `strongly_sees` tests; spec §3.5). Written to `out`
-    /// so that callers asking about many targets compute it once.
-    pub fn latest_ancestors(&self, x: EventIndex, out: &mut Vec<EventIndex>) {
+    /// The latest event in `anc(X)` of each of `peers`, skipping those `X` saw fork, in
+    /// the order given (the events `strongly_sees` tests; spec §3.5). Written to `out` so
+    /// that callers asking about many targets compute it once.
+    pub fn latest_ancestors(&self, x: EventIndex, peers: &[PeerIndex], out: &mut Vec<EventIndex>) {
         out.clear();
-        let summary = &self.nodes[x.get()].summary;
-        out.extend(
-            (0..summary.last.len() as u32).filter_map(|p| self.latest_ancestor(x, PeerIndex(p))),
-        );
+        out.extend(peers.iter().filter_map(|&p| self.latest_ancestor(x, p)));
     }
 
-    /// `strongly_sees(X, Y)` given `X`'s [`Graph::latest_ancestors`].
+    /// `strongly_sees(X, Y)` given the [`Graph::latest_ancestors`] of `X` over the
+    /// `voter_count` voters.
     pub fn strongly_sees_via(
         &self,
         latest: &[EventIndex],
@@ -715,21 +713,29 @@ impl<T> Graph<T> {
         3 * seeing > 2 * voter_count
     }
 
-    /// How many creators' latest events in `anc(X)` see `Y` (spec §3.5), any creator counting.
-    pub fn strongly_seeing_count(&self, x: EventIndex, y: EventIndex) -> usize {
-        let summary = &self.nodes[x.get()].summary;
-        (0..summary.last.len() as u32)
-            .filter(|&p| {
-                self.latest_ancestor(x, PeerIndex(p))
+    /// How many of `voters` have a latest event in `anc(X)` that sees `Y` (spec §3.5).
+    /// Other creators in the ancestry never count, so events by made-up or former members
+    /// cannot make up a quorum.
+    pub fn strongly_seeing_count(
+        &self,
+        x: EventIndex,
+        y: EventIndex,
+        voters: &[PeerIndex],
+    ) -> usize {
+        voters
+            .iter()
+            .filter(|&&p| {
+                self.latest_ancestor(x, p)
                     .is_some_and(|latest| self.sees(latest, y))
             })
             .count()
     }
 
-    /// `strongly_sees(X, Y)` with `voter_count` voters: more than two thirds of the voter
-    /// count of creators have a latest event in `anc(X)` that sees `Y` (spec §3.5). O(creators).
-    pub fn strongly_sees(&self, x: EventIndex, y: EventIndex, voter_count: usize) -> bool {
-        3 * self.strongly_seeing_count(x, y) > 2 * voter_count
+    /// `strongly_sees(X, Y)` for the voter set `voters` (distinct local numbers): more than
+    /// two thirds of the voters have a latest event in `anc(X)` that sees `Y` (spec §3.5).
+    /// O(voters).
+    pub fn strongly_sees(&self, x: EventIndex, y: EventIndex, voters: &[PeerIndex]) -> bool {
+        3 * self.strongly_seeing_count(x, y, voters) > 2 * voters.len()
     }
 
     /// The events to send to `recipient` so that it lacks none of ours (spec §4.2), in

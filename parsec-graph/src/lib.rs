@@ -50,8 +50,10 @@
 //! assert!(graph.is_descendant_of(b1, a0));
 //! assert!(graph.sees(b1, a1));
 //! assert!(!graph.sees(a1, b1));
-//! // Two creators of the four "voters" see A0 through B1: not a supermajority.
-//! assert!(!graph.strongly_sees(b1, a0, 4));
+//! // Of the voters Alice and Bob, both see A0 through B1: a supermajority of two.
+//! let index = |key: &SecretKey| graph.peer_index(&key.peer_id()).ok_or("unknown peer");
+//! let voters = [index(&alice)?, index(&bob)?];
+//! assert!(graph.strongly_sees(b1, a0, &voters));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -49,7 +49,9 @@
 
 mod election;
 pub mod metavote;
+mod voters;
 
-pub use election::{Decision, ElectionError, Elections, VoterSet};
+pub use election::{Decision, ElectionError, Elections, MetaDigest};
 pub use metavote::{BoolSet, MetaValue, MetaVote, Step, Thresholds};
 pub use parsec_graph::Graph;
+pub use voters::VoterSet;

@@ -310,3 +310,25 @@ fn impossible_options_are_refused() {
     assert!(sim::run_options(&options, 1, "").is_err());
     assert!(sim::run_options(&ScheduleOptions::new(0, ConsensusMode::Single), 1, "").is_err());
 }
+
+#[test]
+fn same_meta_event_catches_one_event_evaluated_two_ways() {
+    use parsec_core::MetaDigest;
+    use parsec_graph::EventHash;
+    use parsec_sim::sim::invariants::same_meta::SameMetaEvent;
+
+    let event = EventHash::from_bytes([7; 32]);
+    let digest = |election, byte| MetaDigest {
+        election,
+        event,
+        digest: [byte; 32],
+    };
+    let mut check = SameMetaEvent::new();
+    check.observe(0, vec![digest(0, 1)]).unwrap();
+    // The same evaluation elsewhere, and another election's evaluation, are fine.
+    check.observe(1, vec![digest(0, 1), digest(1, 2)]).unwrap();
+    assert_eq!(check.compared, 1);
+    let violation = check.observe(2, vec![digest(0, 3)]).unwrap_err();
+    assert_eq!(violation.invariant, Invariant::SameMetaEvent);
+    assert_eq!(violation.peer, Some(2));
+}

@@ -71,6 +71,7 @@ use invariants::agreement::Agreement;
 use invariants::honest_fork;
 use invariants::order::Order;
 use invariants::quiet::{self, LogCapture};
+use invariants::same_meta::SameMetaEvent;
 use invariants::termination::Termination;
 use invariants::validity::Validity;
 
@@ -239,6 +240,7 @@ struct Simulation {
     order: Order,
     validity: Validity,
     termination: Termination,
+    same_meta: SameMetaEvent,
     stats: Stats,
     now: u64,
     liveness: bool,
@@ -281,6 +283,7 @@ impl Simulation {
             order: Order::new(mode, n),
             validity: Validity::new(mode, &ids),
             termination: Termination::new(mode, n),
+            same_meta: SameMetaEvent::new(),
             stats: Stats {
                 seed: schedule.seed,
                 peers: vec![PeerStats::default(); n],
@@ -327,6 +330,7 @@ impl Simulation {
                     let (mut engine, step) =
                         result.map_err(|e| self.engine_error(i, "from_genesis", e))?;
                     engine.share_verified_events(self.verified.clone());
+                    engine.record_meta_digests(true);
                     for packed in &step.persist {
                         if let Some(vote) = packed.content.cause.vote() {
                             self.validity.record_vote(self.ids[i], &vote.observation);
@@ -414,6 +418,12 @@ impl Simulation {
     fn end_step(&mut self) -> Result<(), Violation> {
         self.deliver_due()?;
         self.stats.steps += 1;
+        for (i, peer) in self.peers.iter_mut().enumerate() {
+            if let Role::Honest(engine) = &mut peer.role {
+                self.same_meta.observe(i, engine.take_meta_digests())?;
+            }
+        }
+        self.stats.meta_events_compared = self.same_meta.compared;
         let graphs = self
             .peers
             .iter()

@@ -61,6 +61,9 @@ pub struct Stats {
     pub adversary_failures: Vec<String>,
     /// Events in the largest honest graph at the end.
     pub largest_graph: usize,
+    /// Meta-events one honest peer evaluated that another had evaluated too, and that were
+    /// compared (invariant 7).
+    pub meta_events_compared: u64,
     /// Time inside honest engine calls.
     pub engine_time: Duration,
     /// CPU time of the run's thread, where the operating system reports it.

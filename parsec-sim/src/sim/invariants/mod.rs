@@ -5,7 +5,8 @@
 //! The simulation hands every block an honest engine outputs to [`agreement`], [`order`],
 //! [`validity`] and [`termination`] the moment it is output, so a violation is caught at
 //! the step that caused it; [`honest_fork`] looks at every graph after every step; [`quiet`]
-//! sees every fault as it is reported and every `warn!`/`error!` the engines log. The
+//! sees every fault as it is reported and every `warn!`/`error!` the engines log;
+//! [`same_meta`] compares the digests of every meta-event the honest engines evaluate. The
 //! termination check runs at the end, once faults have stopped. Each check returns a
 //! [`Violation`] naming the invariant, the peer and what was wrong.
 
@@ -18,6 +19,7 @@ pub mod agreement;
 pub mod honest_fork;
 pub mod order;
 pub mod quiet;
+pub mod same_meta;
 pub mod termination;
 pub mod validity;
 
@@ -40,6 +42,8 @@ pub enum Invariant {
     Quiet,
     /// An honest engine returned an error (bad input must be a fault, never an error).
     Engine,
+    /// Two honest peers evaluated one event in one election differently (spec §15.7).
+    SameMetaEvent,
 }
 
 impl fmt::Display for Invariant {
@@ -52,6 +56,7 @@ impl fmt::Display for Invariant {
             Invariant::Termination => "termination",
             Invariant::Quiet => "quiet honest run",
             Invariant::Engine => "engine error",
+            Invariant::SameMetaEvent => "same meta-event at the same event",
         };
         f.write_str(name)
     }

@@ -9,84 +9,76 @@
 //! ends decided, the keys nominated by the candidates decided `true` form the decided
 //! group, and the next election starts from the earliest undecided vote.
 //!
+//! ## Only the ancestry decides
+//!
+//! Every quantity below is a pure function of the evaluated event's ancestry and of the
+//! agreed election state (voters, decided keys, previous group hash), never of the order
+//! in which this peer inserted events: two honest peers that evaluate the same event in
+//! the same election compute the same meta-event, even when a forking voter showed them
+//! its branches in different orders, or showed one of them a branch nothing builds on.
+//!
+//! * **Content** of a sync event `E` by voter `C` (spec §6.3): the undecided votes in
+//!   `anc(E)`, minus the *content union* of `E`'s chain, the keys of the interesting
+//!   events among `C`'s earlier sync events on `E`'s own self-chain in this election.
+//!   Another branch of a forking `C` does not count, whatever this peer inserted first.
+//!   A key's rank is the lowest index among `C`'s own votes for it in `anc(E)`.
+//! * **First interesting event** of voter `p` as seen from `E` (for observers, §6.4): the
+//!   lowest-index interesting event of `p` in `anc(E)`, and none when `E` descends from a
+//!   fork of `p`. (Without a fork of `p` in `anc(E)`, `p`'s events there form one chain, so
+//!   "lowest index" names one event.)
+//! * **Observees** of `E`: the voters whose first interesting event as seen from `E` is
+//!   strongly seen by `E`, counting only the current voters (spec §3.5).
+//! * **Nomination** of a candidate `p` decided `true` at `D` (for the decided set, §8.2):
+//!   the first interesting event of `p` recorded by any observer in `anc(D)` that has `p`
+//!   as an observee.
+//!
+//! Why the decided set cannot differ between honest peers. Suppose observers `O1` and `O2`
+//! (anywhere, on any peer) strongly see `X` and `Y`, each `p`'s first interesting event as
+//! seen from it. More than two thirds of the voters have a latest event in `anc(O1)` that
+//! sees `X`, and more than two thirds one in `anc(O2)` that sees `Y`; the two groups share
+//! more than a third of the voters, so an honest voter `h` among them. `h` has one chain;
+//! the later of its two events has both `X` and `Y` in its ancestry and, since it sees one
+//! of them, descends from no fork of `p`: `X` and `Y` lie on one chain of `p`. If `X` were
+//! lower, it would be an interesting event of `p` in `anc(O2)` below `Y` (content is a
+//! pure function of the ancestry, so `X` is interesting there too); so `X = Y`. Every
+//! observer with `p` as an observee therefore names the same nomination. And a candidate
+//! decided `true` at `D` always has such an observer in `anc(D)`: a `true` estimate enters
+//! a list only from an observer that had `p` as an observee, or from a third of the lists
+//! counted at an event, all of them in `anc(D)`; the coin is asked only after both values
+//! appeared. Contents, the nominations and their merge are pure, so every honest peer that
+//! decides election `e` decides the same keys in the same order.
+//!
+//! ## Incremental evaluation
+//!
 //! Content is kept incremental: per voter we keep a tally of the undecided votes in the
 //! ancestry of its latest sync event (a cursor per creator over that creator's votes, which
-//! the creator's chain adds in index order), so each event only looks at votes it has not
-//! seen before. After a decision with an unchanged voter set, meta-events before the old
-//! election's first observer keep their content minus the decided keys (the original's
-//! reuse procedure, §8.6); a changed voter set re-evaluates everything from the restart
-//! point (§8.5).
+//! the creator's chain adds in index order) together with that event's content union, so
+//! each event only looks at votes it has not seen before. When a voter's next event does
+//! not follow the tally's event (it forked and moved to another branch), the tally is
+//! counted afresh and the union rebuilt from the new event's own chain. After a decision
+//! with an unchanged voter set, meta-events before the old election's first observer keep
+//! their content minus the decided keys (the original's reuse procedure, §8.6); a changed
+//! voter set re-evaluates everything from the restart point (§8.5).
+
+mod content;
+mod digest;
+mod lists;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use parsec_coin::{CoinContext, CoinId, CommonCoin, ElectionInfo};
+use parsec_coin::CommonCoin;
 use parsec_graph::hashing::DigestMap;
 use parsec_graph::{
     ConsensusMode, EventIndex, Graph, ObservationKey, Payload, PeerId, PeerIndex, encoding,
 };
 
-use crate::metavote::{MetaVote, Thresholds, advance, advance_into};
-
-/// The voters of one election with their local numbers, in `PeerId` order. A voter's
-/// position in this order is its *slot*: candidates and lists are indexed by slot.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct VoterSet {
-    ids: Vec<PeerId>,
-    indices: Vec<PeerIndex>,
-    slot_of: Vec<Option<u32>>,
-}
-
-impl VoterSet {
-    /// The voter set of `(PeerId, PeerIndex)` pairs (any order; duplicates ignored).
-    pub fn new(mut voters: Vec<(PeerId, PeerIndex)>) -> Self {
-        voters.sort();
-        voters.dedup();
-        let mut slot_of = Vec::new();
-        for (slot, (_, index)) in voters.iter().enumerate() {
-            if slot_of.len() <= index.get() {
-                slot_of.resize(index.get() + 1, None);
-            }
-            slot_of[index.get()] = Some(slot as u32);
-        }
-        VoterSet {
-            ids: voters.iter().map(|(id, _)| *id).collect(),
-            indices: voters.iter().map(|(_, index)| *index).collect(),
-            slot_of,
-        }
-    }
-
-    /// Number of voters.
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    /// The voters' identities, ascending.
-    pub fn ids(&self) -> &[PeerId] {
-        &self.ids
-    }
-
-    /// The slot of a local peer number, if that peer votes.
-    pub fn slot(&self, peer: PeerIndex) -> Option<usize> {
-        self.slot_of
-            .get(peer.get())
-            .copied()
-            .flatten()
-            .map(|s| s as usize)
-    }
-
-    /// Whether `peer` votes.
-    pub fn contains(&self, peer: PeerIndex) -> bool {
-        self.slot(peer).is_some()
-    }
-}
+use crate::metavote::{MetaVote, Thresholds};
+pub use crate::voters::VoterSet;
+use content::Tally;
+pub use digest::MetaDigest;
 
 /// What one election decided, at which event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,8 +102,9 @@ pub struct Decision {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Observer {
     None,
-    /// This event is its creator's observer; the observee slots.
-    This(Vec<u32>),
+    /// This event is its creator's observer; per observee slot, ascending, the observee's
+    /// first interesting event that it strongly saw.
+    This(Vec<(u32, EventIndex)>),
     /// A self-ancestor was the observer.
     After,
 }
@@ -119,30 +112,6 @@ enum Observer {
 /// Dense local number of an observation key, in order of first registration: the hot
 /// paths compare and hash these instead of 64-byte keys.
 type KeyId = u32;
-
-/// The coin id an entry waiting at `(ρ, FT)` for candidate `p` needs: `(e, p, ρ − 1)`
-/// (spec §6.5.7), and the context to ask it in.
-fn coin_query<'a, T>(
-    info: &'a ElectionInfo<'a>,
-    p: usize,
-    entry: &MetaVote,
-    graph: &'a Graph<T>,
-    event: EventIndex,
-) -> (CoinId, CoinContext<'a, T>) {
-    let id = CoinId {
-        election: info.election,
-        candidate: info.voters[p],
-        round: entry.round.saturating_sub(1),
-    };
-    (
-        id,
-        CoinContext {
-            graph,
-            at: event,
-            info,
-        },
-    )
-}
 
 /// `blake3(GROUP_TAG ‖ enc(Vec<ObservationHash>))` of a decided group (spec §1.3), encoded
 /// by hand: a `u64` count, then the raw hashes.
@@ -224,31 +193,6 @@ struct VoteRecord {
     decided: bool,
 }
 
-/// What a voter's tally knows about one key.
-#[derive(Clone, Debug, Default)]
-struct KeyTally {
-    /// Voter slots whose votes for the key are in the ancestry (bitset).
-    voters: Vec<u64>,
-    count: usize,
-    /// Index of the tally owner's own earliest vote for the key.
-    own_index: Option<u64>,
-}
-
-/// The undecided votes in the ancestry of a voter's latest evaluated sync event.
-#[derive(Clone, Debug, Default)]
-struct Tally {
-    /// Per creator: how many of its vote records have been looked at.
-    cursors: Vec<usize>,
-    /// Records looked at but not (yet) in the ancestry: only with forks.
-    deferred: Vec<usize>,
-    keys: BTreeMap<KeyId, KeyTally>,
-    /// Keys interesting by their votes and not yet in the voter's content union.
-    /// (May hold a key twice; deduplicated when taken.)
-    ready: Vec<KeyId>,
-    /// The event the tally describes the ancestry of.
-    at: Option<EventIndex>,
-}
-
 /// The meta-elections of one peer, generic over the coin.
 #[derive(Debug)]
 pub struct Elections<C> {
@@ -271,9 +215,9 @@ pub struct Elections<C> {
     decided_groups: u64,
     meta: Vec<Option<MetaEvent>>,
     observers: Vec<EventIndex>,
+    /// Per voter slot: its interesting events this election, on any branch, in insertion
+    /// order (so, for a voter that never forked here, in index order).
     interesting: Vec<Vec<EventIndex>>,
-    /// Per voter slot: the keys of its interesting events this election (bitset by id).
-    union: Vec<Vec<u64>>,
     tallies: Vec<Tally>,
     /// Set between a decision and the start of the next election.
     restart_pending: bool,
@@ -285,6 +229,8 @@ pub struct Elections<C> {
     scratch_latest: Vec<EventIndex>,
     scratch_fresh: Vec<usize>,
     scratch_list: Vec<MetaVote>,
+    /// Digests of evaluated meta-events, when recording (invariant checks).
+    digests: Option<Vec<MetaDigest>>,
 }
 
 /// Misuse of the election state by the engine (never caused by peer data).
@@ -335,7 +281,6 @@ impl<C: CommonCoin> Elections<C> {
             meta: Vec::new(),
             observers: Vec::new(),
             interesting: vec![Vec::new(); n],
-            union: vec![Vec::new(); n],
             tallies: vec![Tally::default(); n],
             restart_pending: false,
             evaluated: 0,
@@ -343,6 +288,7 @@ impl<C: CommonCoin> Elections<C> {
             scratch_latest: Vec::new(),
             scratch_fresh: Vec::new(),
             scratch_list: Vec::new(),
+            digests: None,
         })
     }
 
@@ -513,7 +459,6 @@ impl<C: CommonCoin> Elections<C> {
             self.voters = voters;
             self.th = Thresholds::new(n);
             self.interesting = vec![Vec::new(); n];
-            self.union = vec![Vec::new(); n];
             self.tallies = vec![Tally::default(); n];
             for meta in &mut self.meta[restart.min(end)..] {
                 *meta = None;
@@ -531,9 +476,9 @@ impl<C: CommonCoin> Elections<C> {
         for interesting in &mut self.interesting {
             interesting.clear();
         }
-        // The content unions need no rebuilding: every content kept below is the old
-        // content minus the decided keys, so each union is the old one minus those keys,
-        // which `conclude` already cleared.
+        // The tallies' content unions need no rebuilding: every content kept below is the
+        // old content minus the decided keys, so each union is the old one minus those
+        // keys, which `conclude` already cleared.
         for position in restart..resume {
             let Some(meta) = self.meta[position].as_mut() else {
                 continue;
@@ -613,25 +558,26 @@ impl<C: CommonCoin> Elections<C> {
                 };
                 let mut latest = std::mem::take(&mut self.scratch_latest);
                 let mut latest_ready = false;
+                let mut observees: Vec<(u32, EventIndex)> = Vec::new();
                 for p in 0..n {
-                    let Some(&first) = self.interesting[p].first() else {
+                    let Some(first) = self.first_interesting(graph, event, p) else {
                         continue;
                     };
                     if bit(&inherited, p as KeyId) {
                         set_small_bit(&mut strongly_seen, p);
+                        observees.push((p as u32, first));
                         continue;
                     }
                     if !latest_ready {
-                        graph.latest_ancestors(event, &mut latest);
+                        graph.latest_ancestors(event, &self.voters.indices, &mut latest);
                         latest_ready = true;
                     }
                     if graph.strongly_sees_via(&latest, first, n) {
                         set_small_bit(&mut strongly_seen, p);
+                        observees.push((p as u32, first));
                     }
                 }
                 self.scratch_latest = latest;
-                let observees: Vec<u32> =
-                    (0..n as u32).filter(|&p| bit(&strongly_seen, p)).collect();
                 if self.th.supermajority(observees.len()) {
                     Observer::This(observees)
                 } else {
@@ -642,18 +588,12 @@ impl<C: CommonCoin> Elections<C> {
             }
         };
 
-        let fresh = kept.is_none();
         let content = match kept {
             Some(content) => content,
             None => self.compute_content(graph, event, slot),
         };
         if !content.is_empty() {
             self.interesting[slot].push(event);
-            if fresh {
-                for &key in &content {
-                    set_bit(&mut self.union[slot], key);
-                }
-            }
         }
 
         let lists = match &observer {
@@ -675,311 +615,7 @@ impl<C: CommonCoin> Elections<C> {
             lists,
             strongly_seen,
         });
-    }
-
-    /// Per voter slot, the latest event of each other voter in the ancestry, if it has
-    /// lists in this election (spec §6.5.2).
-    fn others<T: Payload>(
-        &self,
-        graph: &Graph<T>,
-        event: EventIndex,
-        own_slot: usize,
-    ) -> SmallVec<[Option<EventIndex>; 8]> {
-        (0..self.voters.len())
-            .map(|q| {
-                if q == own_slot {
-                    return None;
-                }
-                graph
-                    .latest_ancestor(event, self.voters.indices[q])
-                    .filter(|&latest| self.has_lists(latest))
-            })
-            .collect()
-    }
-
-    /// Candidate `p`'s list at `event` (shared handle).
-    fn list(&self, event: EventIndex, p: usize) -> Option<&List> {
-        self.meta[event.get()]
-            .as_ref()
-            .and_then(|m| m.lists.as_ref())
-            .and_then(|lists| lists.per_candidate.get(p))
-    }
-
-    /// The others' lists for candidate `p`, in voter order.
-    fn others_lists<'a>(
-        &'a self,
-        others: &[Option<EventIndex>],
-        p: usize,
-        out: &mut Vec<&'a [MetaVote]>,
-    ) {
-        out.clear();
-        out.extend(
-            others
-                .iter()
-                .flatten()
-                .map(|&q| self.list(q, p).map_or(&[][..], |l| &l[..])),
-        );
-    }
-
-    fn observer_lists<T: Payload>(
-        &mut self,
-        graph: &Graph<T>,
-        event: EventIndex,
-        slot: usize,
-        observees: &[u32],
-    ) -> Lists {
-        let others = self.others(graph, event, slot);
-        let mut lists: Vec<&[MetaVote]> = Vec::with_capacity(others.len());
-        let per_candidate: Box<[List]> = (0..self.voters.len())
-            .map(|p| {
-                let initial = [MetaVote::initial(observees.contains(&(p as u32)))];
-                self.others_lists(&others, p, &mut lists);
-                List::from(advance(&initial, &lists, self.th))
-            })
-            .collect();
-        // No coin is applied at an observer, but its needs are reported (spec §6.5.7).
-        let info = ElectionInfo {
-            election: self.election,
-            voters: &self.voters.ids,
-            previous_group_hash: self.previous_group_hash,
-        };
-        for (p, list) in per_candidate.iter().enumerate() {
-            for entry in list.iter().filter(|m| m.awaits_coin()) {
-                let (id, ctx) = coin_query(&info, p, entry, graph, event);
-                self.coin.on_needed(&id, &ctx);
-            }
-        }
-        Lists {
-            per_candidate,
-            others,
-            coin_applied: false,
-        }
-    }
-
-    fn following_lists<T: Payload>(
-        &mut self,
-        graph: &Graph<T>,
-        event: EventIndex,
-        slot: usize,
-        parent: EventIndex,
-    ) -> Option<Lists> {
-        let others = self.others(graph, event, slot);
-        // Disjoint borrows: the lists are read while the coin is asked.
-        let meta = &self.meta;
-        let coin = &mut self.coin;
-        let th = self.th;
-        let info = ElectionInfo {
-            election: self.election,
-            voters: &self.voters.ids,
-            previous_group_hash: self.previous_group_hash,
-        };
-        let parent_lists = meta[parent.get()].as_ref()?.lists.as_ref()?;
-        let lists_of = |q: Option<EventIndex>| -> Option<&[List]> {
-            meta[q?.get()]
-                .as_ref()
-                .and_then(|m| m.lists.as_ref())
-                .map(|l| &l.per_candidate[..])
-        };
-        // The other voters' lists, in voter order, and for the voters whose latest event
-        // changed since our parent's evaluation, the old and new lists side by side.
-        let other_lists: SmallVec<[&[List]; 16]> =
-            others.iter().filter_map(|&q| lists_of(q)).collect();
-        let mut comparable = !parent_lists.coin_applied;
-        let mut changed: SmallVec<[(&[List], &[List]); 8]> = SmallVec::new();
-        for (&old, &new) in parent_lists.others.iter().zip(others.iter()) {
-            if old != new {
-                match (lists_of(old), lists_of(new)) {
-                    (Some(a), Some(b)) => changed.push((a, b)),
-                    _ => comparable = false,
-                }
-            }
-        }
-        let mut all: Vec<List> = Vec::with_capacity(parent_lists.per_candidate.len());
-        let mut lists: SmallVec<[&[MetaVote]; 16]> = SmallVec::new();
-        let mut list: Vec<MetaVote> = std::mem::take(&mut self.scratch_list);
-        let mut coin_applied = false;
-        for (p, previous) in parent_lists.per_candidate.iter().enumerate() {
-            // A list that is one decided entry cannot change; a longer decided list can
-            // still be cut back to an earlier entry that now decides (spec §6.5.6).
-            let decided =
-                previous.len() == 1 && previous.last().is_some_and(|m| m.decision().is_some());
-            // Advancing is idempotent for fixed inputs: when every changed other event
-            // carries the very same list for this candidate, the parent's list stands.
-            // An entry still waiting for the coin must ask again at every event.
-            let unchanged = comparable
-                && !previous.iter().any(MetaVote::awaits_coin)
-                && changed.iter().all(|(a, b)| Arc::ptr_eq(&a[p], &b[p]));
-            if decided || unchanged {
-                all.push(previous.clone());
-                continue;
-            }
-            lists.clear();
-            lists.extend(other_lists.iter().map(|l| &l[p][..]));
-            advance_into(previous, &lists, th, &mut list);
-            for entry in list.iter_mut().filter(|m| m.awaits_coin()) {
-                let (id, ctx) = coin_query(&info, p, entry, graph, event);
-                coin.on_needed(&id, &ctx);
-                if let Some(value) = coin.value(&id, &ctx)
-                    && let crate::metavote::MetaValue::Undecided { est, .. } = &mut entry.value
-                {
-                    *est = crate::metavote::BoolSet::single(value);
-                    coin_applied = true;
-                }
-            }
-            if list[..] == previous[..] {
-                all.push(previous.clone());
-            } else {
-                all.push(List::from(&list[..]));
-            }
-        }
-        self.scratch_list = list;
-        Some(Lists {
-            per_candidate: all.into_boxed_slice(),
-            others,
-            coin_applied,
-        })
-    }
-
-    /// Brings the voter's tally up to `event`'s ancestry and takes the keys that became
-    /// interesting (spec §6.3).
-    fn compute_content<T: Payload>(
-        &mut self,
-        graph: &Graph<T>,
-        event: EventIndex,
-        slot: usize,
-    ) -> Vec<KeyId> {
-        let own = self.voters.indices[slot];
-        let tally = &mut self.tallies[slot];
-        // The tally grows with its voter's chain. A voter that forked moves between branches,
-        // and the new event does not see what the other branch saw: count afresh.
-        if tally
-            .at
-            .is_some_and(|at| !graph.is_descendant_of(event, at))
-        {
-            *tally = Tally::default();
-        }
-        tally.at = Some(event);
-        if tally.cursors.len() < self.by_creator.len() {
-            tally.cursors.resize(self.by_creator.len(), 0);
-        }
-        let mut fresh = std::mem::take(&mut self.scratch_fresh);
-        fresh.clear();
-        tally.deferred.retain(|&id| {
-            if self.records[id].decided {
-                false
-            } else if graph.is_descendant_of(event, self.records[id].event) {
-                fresh.push(id);
-                false
-            } else {
-                true
-            }
-        });
-        for (creator, ids) in self.by_creator.iter().enumerate() {
-            let cursor = &mut tally.cursors[creator];
-            if *cursor == ids.len() {
-                continue;
-            }
-            let peer = PeerIndex::from(creator);
-            let last = graph.last_ancestor(event, peer);
-            let forked = graph.has_forked(peer);
-            while let Some(&id) = ids.get(*cursor) {
-                let record = &self.records[id];
-                // Without forks a creator's votes arrive in index order and the ancestry
-                // holds exactly those up to `last`; with forks each is checked.
-                if !forked && last.is_none_or(|l| record.index > l) {
-                    break;
-                }
-                *cursor += 1;
-                if record.decided {
-                    continue;
-                }
-                if !forked || graph.is_descendant_of(event, record.event) {
-                    fresh.push(id);
-                } else {
-                    tally.deferred.push(id);
-                }
-            }
-        }
-        for &id in &fresh {
-            let record = self.records[id];
-            if record.decided || bit(&self.union[slot], record.key) {
-                continue;
-            }
-            if let ObservationKey::Single(..) = self.keys[record.key as usize] {
-                // A single key is interesting on any one vote: only the rank is tallied.
-                if record.creator == own {
-                    let entry = tally.keys.entry(record.key).or_default();
-                    entry.own_index.get_or_insert(record.index);
-                }
-                tally.ready.push(record.key);
-                continue;
-            }
-            let entry = tally.keys.entry(record.key).or_default();
-            let mut counted = false;
-            if let Some(voter) = self.voters.slot(record.creator) {
-                let (word, bit) = (voter / 64, 1u64 << (voter % 64));
-                if entry.voters.len() <= word {
-                    entry.voters.resize(word + 1, 0);
-                }
-                if entry.voters[word] & bit == 0 {
-                    entry.voters[word] |= bit;
-                    entry.count += 1;
-                    counted = true;
-                }
-            }
-            if record.creator == own && entry.own_index.is_none() {
-                entry.own_index = Some(record.index);
-            }
-            // Once, when the count first reaches a supermajority.
-            if counted
-                && self.th.supermajority(entry.count)
-                && !self.th.supermajority(entry.count - 1)
-            {
-                tally.ready.push(record.key);
-            }
-        }
-        self.scratch_fresh = fresh;
-        if tally.ready.is_empty() {
-            return Vec::new();
-        }
-        let single_ok = {
-            let known = self
-                .voters
-                .indices
-                .iter()
-                .filter(|&&v| graph.last_ancestor(event, v).is_some())
-                .count();
-            self.th.supermajority(known)
-        };
-        let keys = &self.keys;
-        let taken = |id: &KeyId| {
-            single_ok || matches!(keys[*id as usize], ObservationKey::Supermajority(_))
-        };
-        let mut content: Vec<(u64, u64, KeyId)> = tally
-            .ready
-            .iter()
-            .filter(|id| taken(id))
-            .map(|&id| {
-                let rank = tally
-                    .keys
-                    .get(&id)
-                    .and_then(|t| t.own_index)
-                    .unwrap_or(u64::MAX);
-                (rank, hash_prefix(&keys[id as usize]), id)
-            })
-            .collect();
-        // Key order compares hashes first; their leading bytes settle almost every pair.
-        content.sort_unstable_by(|a, b| {
-            (a.0, a.1)
-                .cmp(&(b.0, b.1))
-                .then_with(|| keys[a.2 as usize].cmp(&keys[b.2 as usize]))
-        });
-        content.dedup_by_key(|(_, _, id)| *id);
-        tally.ready.retain(|id| !taken(id));
-        for (_, _, id) in &content {
-            tally.keys.remove(id);
-        }
-        content.into_iter().map(|(_, _, id)| id).collect()
+        self.note_digest(graph, event);
     }
 
     /// The decision at `event`, if any (spec §8.1, §8.2).
@@ -989,7 +625,7 @@ impl<C: CommonCoin> Elections<C> {
             if self.voters.indices[0] != creator {
                 return None;
             }
-            let first = *self.interesting[0].first()?;
+            let first = self.first_interesting(graph, event, 0)?;
             self.meta[first.get()].as_ref()?.content.clone()
         } else {
             let lists = self.meta[event.get()].as_ref()?.lists.as_ref()?;
@@ -1002,7 +638,7 @@ impl<C: CommonCoin> Elections<C> {
                     yes.push(p);
                 }
             }
-            self.decided_set(&yes)
+            self.decided_set(graph, event, &yes)
         };
         if keys.is_empty() {
             // Impossible by §8.2; never start an election on it.
@@ -1013,12 +649,44 @@ impl<C: CommonCoin> Elections<C> {
         Some(self.conclude(event, keys))
     }
 
-    /// Merges the first interesting contents of the candidates decided `true` (spec §8.2).
-    fn decided_set(&self, yes: &[usize]) -> Vec<KeyId> {
+    /// The nomination of candidate `p`, decided `true` at `at`: the first interesting event
+    /// of `p` that an observer in `anc(at)` strongly saw. Every observer anywhere that
+    /// strongly saw a first interesting event of `p` saw the same one (crate docs), so this
+    /// does not depend on which observer is found.
+    fn nomination<T: Payload>(
+        &self,
+        graph: &Graph<T>,
+        at: EventIndex,
+        p: usize,
+    ) -> Option<EventIndex> {
+        self.observers
+            .iter()
+            .filter(|&&observer| graph.is_descendant_of(at, observer))
+            .find_map(|observer| {
+                let meta = self.meta[observer.get()].as_ref()?;
+                let Observer::This(observees) = &meta.observer else {
+                    return None;
+                };
+                let found = observees.binary_search_by_key(&(p as u32), |o| o.0).ok()?;
+                Some(observees[found].1)
+            })
+    }
+
+    /// Merges the nominations of the candidates decided `true` at `at` (spec §8.2).
+    fn decided_set<T: Payload>(
+        &self,
+        graph: &Graph<T>,
+        at: EventIndex,
+        yes: &[usize],
+    ) -> Vec<KeyId> {
         // key -> (smallest position, number of lists)
         let mut merged: BTreeMap<KeyId, (usize, usize)> = BTreeMap::new();
         for &p in yes {
-            let Some(&first) = self.interesting[p].first() else {
+            let Some(first) = self.nomination(graph, at, p) else {
+                // Impossible: `true` only ever enters a list from an observer that
+                // strongly saw the candidate (crate docs).
+                debug_assert!(false, "candidate {p} decided true without an observee");
+                tracing::error!(?at, candidate = p, "decided true without a nomination");
                 continue;
             };
             let Some(meta) = self.meta[first.get()].as_ref() else {
@@ -1067,14 +735,10 @@ impl<C: CommonCoin> Elections<C> {
             votes.push(latest.into_iter().map(|(_, event)| event).collect());
             self.decided[key as usize] = true;
         }
-        for union in &mut self.union {
-            for &key in &ids {
-                clear_bit(union, key);
-            }
-        }
         for tally in &mut self.tallies {
             for key in &ids {
                 tally.keys.remove(key);
+                clear_bit(&mut tally.union, *key);
             }
             tally.ready.retain(|key| !self.decided[*key as usize]);
         }
