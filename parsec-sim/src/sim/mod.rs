@@ -81,17 +81,24 @@ pub use crate::network::{Engine, peer_key};
 /// simulation, small enough that an oversized message is cheap to make.
 pub const SIM_MAX_MESSAGE_BYTES: usize = 2 << 20;
 
+/// The bytes of held events a simulated peer keeps per sender (four times that in total).
+pub const SIM_MAX_FUTURE_BYTES_PER_PEER: usize = 2 << 20;
+
 const STREAM_TRANSPORT: u64 = 2;
 const STREAM_LIVENESS: u64 = 3;
 
 /// The configuration of every simulated peer: the genesis `group` in `mode`, messages of
-/// at most [`SIM_MAX_MESSAGE_BYTES`] and `max_events_per_message` events.
+/// at most [`SIM_MAX_MESSAGE_BYTES`] and `max_events_per_message` events, held events of
+/// at most [`SIM_MAX_FUTURE_BYTES_PER_PEER`] bytes per sender.
 pub fn sim_config(group: &[PeerId], mode: ConsensusMode, max_events_per_message: usize) -> Config {
     let mut config = Config::new(group.iter().copied().collect(), mode);
     config.wire_limits = WireLimits {
         max_message_bytes: SIM_MAX_MESSAGE_BYTES,
         max_events_per_message,
     };
+    // Small enough that a flooding adversary reaches them within a run.
+    config.max_future_bytes_per_peer = SIM_MAX_FUTURE_BYTES_PER_PEER;
+    config.max_future_bytes_total = 4 * SIM_MAX_FUTURE_BYTES_PER_PEER;
     config
 }
 
@@ -421,6 +428,8 @@ impl Simulation {
         for (i, peer) in self.peers.iter_mut().enumerate() {
             if let Role::Honest(engine) = &mut peer.role {
                 self.same_meta.observe(i, engine.take_meta_digests())?;
+                let held = &mut self.stats.peers[i].max_held_bytes;
+                *held = (*held).max(engine.held_bytes());
             }
         }
         self.stats.meta_events_compared = self.same_meta.compared;
@@ -644,6 +653,11 @@ impl Simulation {
 
     fn finish_stats(&mut self) {
         self.stats.transport = self.transport.counts;
+        for (i, peer) in self.peers.iter().enumerate() {
+            if let Role::Honest(engine) = &peer.role {
+                self.stats.peers[i].graph_creators = engine.graph().peer_count();
+            }
+        }
         let honest_running = self
             .peers
             .iter()

@@ -35,6 +35,11 @@ pub enum FaultMix {
     NeverGossip,
     /// Peers that fork.
     Fork,
+    /// Peers that fork and show each branch to different peers, as bare events.
+    SplitFork,
+    /// Peers that send made-up creators, flood the buffer or fork many times (one kind
+    /// each).
+    Flood,
     /// Peers that vote twice.
     DoubleVote,
     /// Peers that replay messages and send bad signatures, unknown parents, oversized
@@ -116,6 +121,8 @@ names!(FaultMix {
     Crash = "crash",
     NeverGossip = "never-gossip",
     Fork = "fork",
+    SplitFork = "split-fork",
+    Flood = "flood",
     DoubleVote = "double-vote",
     Garbage = "garbage",
     Mixed = "mixed",
@@ -187,6 +194,11 @@ impl Recipe {
             AdversaryKind::UnknownParents,
             AdversaryKind::Oversized,
         ];
+        let floods = [
+            AdversaryKind::MadeUpCreators,
+            AdversaryKind::Flood,
+            AdversaryKind::ManyForks,
+        ];
         let mut crashes = 0;
         for _ in 0..faulty {
             let kind = match self.faults {
@@ -194,6 +206,8 @@ impl Recipe {
                 FaultMix::Crash => None,
                 FaultMix::NeverGossip => Some(AdversaryKind::NeverGossip),
                 FaultMix::Fork => Some(AdversaryKind::Fork),
+                FaultMix::SplitFork => Some(AdversaryKind::SplitFork),
+                FaultMix::Flood => Some(floods[rng.random_range(0..floods.len())]),
                 FaultMix::DoubleVote => Some(AdversaryKind::DoubleVote),
                 FaultMix::Garbage => Some(garbage[rng.random_range(0..garbage.len())]),
                 FaultMix::Mixed => {

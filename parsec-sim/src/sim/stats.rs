@@ -26,6 +26,10 @@ pub struct PeerStats {
     pub events_created: u64,
     /// Blocks it output (honest peers only).
     pub blocks: u64,
+    /// Creators known to its graph at the end (honest peers only).
+    pub graph_creators: usize,
+    /// Most encoded bytes its future buffer held after any step (honest peers only).
+    pub max_held_bytes: usize,
 }
 
 /// What a whole run did.

@@ -22,7 +22,16 @@
 //!   name of another peer;
 //! * [`Act::UnknownParents`]: a validly signed event whose parents nobody holds;
 //! * [`Act::Oversized`]: bytes over the size limit, a header claiming too many events, or
-//!   undecodable bytes.
+//!   undecodable bytes;
+//! * [`Act::SplitFork`]: a fork whose second branch goes, as bare `Events` that nothing of
+//!   the recipients builds on, to a subset of the peers, before they see the first branch;
+//!   the puppet then continues on the first branch and never sends the second again
+//!   (variants: a vote on either branch, the fork right after its `Initial` event);
+//! * [`Act::MadeUpCreators`]: events by keys that never were members, with an event of its
+//!   own built on them on a side branch;
+//! * [`Act::Flood`]: large votes held behind a parent nobody has;
+//! * [`Act::ManyForks`]: many events in one slot, one to each peer in turn, continuing on
+//!   one of them (repeated, thousands of forks).
 //!
 //! A never-gossiping adversary runs no engine at all: it never sends anything and drops
 //! everything it receives.
@@ -39,6 +48,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::network::Engine;
+
+mod attacks;
 
 /// How an adversary misbehaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -57,11 +68,19 @@ pub enum AdversaryKind {
     UnknownParents,
     /// Sends messages over the limits, or undecodable bytes.
     Oversized,
+    /// Forks and shows the second branch to some peers only, as bare events.
+    SplitFork,
+    /// Sends events by made-up keys.
+    MadeUpCreators,
+    /// Floods the future buffer with large held votes.
+    Flood,
+    /// Forks many times.
+    ManyForks,
 }
 
 impl AdversaryKind {
     /// Every kind.
-    pub const ALL: [AdversaryKind; 7] = [
+    pub const ALL: [AdversaryKind; 11] = [
         AdversaryKind::NeverGossip,
         AdversaryKind::Fork,
         AdversaryKind::DoubleVote,
@@ -69,6 +88,10 @@ impl AdversaryKind {
         AdversaryKind::BadSignature,
         AdversaryKind::UnknownParents,
         AdversaryKind::Oversized,
+        AdversaryKind::SplitFork,
+        AdversaryKind::MadeUpCreators,
+        AdversaryKind::Flood,
+        AdversaryKind::ManyForks,
     ];
 
     /// Whether this adversary never sends anything.
@@ -128,6 +151,42 @@ pub enum Act {
         /// How.
         how: Oversize,
     },
+    /// A fork whose second branch only `hidden_to` receive, first and as bare `Events`;
+    /// the first branch goes to `to` as a request.
+    SplitFork {
+        /// The recipient of the first branch.
+        to: usize,
+        /// The peers shown the second branch.
+        hidden_to: Vec<usize>,
+        /// Whether each branch starts with a vote of its own.
+        votes: [bool; 2],
+        /// Fork at index 1, on the `Initial` event (before the Genesis vote), instead of
+        /// at the tip.
+        at_initial: bool,
+    },
+    /// Events by `creators` made-up keys, sent to `to` with an event of the puppet's own
+    /// built on them (a side branch).
+    MadeUpCreators {
+        /// The recipient.
+        to: usize,
+        /// How many made-up keys.
+        creators: usize,
+    },
+    /// `events` votes of `bytes` bytes each, held behind a parent nobody has.
+    Flood {
+        /// The recipient.
+        to: usize,
+        /// How many votes.
+        events: usize,
+        /// Payload bytes of each.
+        bytes: usize,
+    },
+    /// `forks` events in the slot after its tip, each sent to a peer in turn; the puppet
+    /// continues on the first.
+    ManyForks {
+        /// How many events in the slot.
+        forks: usize,
+    },
 }
 
 impl Act {
@@ -182,6 +241,30 @@ impl Act {
                     _ => Oversize::Garbage,
                 },
             },
+            AdversaryKind::SplitFork => {
+                let to = other(rng);
+                let hidden_to: Vec<usize> = (0..peers)
+                    .filter(|&p| p != peer && p != to && rng.random_bool(0.5))
+                    .collect();
+                Act::SplitFork {
+                    to,
+                    hidden_to,
+                    votes: [rng.random_bool(0.5), rng.random_bool(0.5)],
+                    at_initial: rng.random_bool(0.2),
+                }
+            }
+            AdversaryKind::MadeUpCreators => Act::MadeUpCreators {
+                to: other(rng),
+                creators: rng.random_range(1..=64),
+            },
+            AdversaryKind::Flood => Act::Flood {
+                to: other(rng),
+                events: rng.random_range(1..=32),
+                bytes: rng.random_range(1..=64) << 10,
+            },
+            AdversaryKind::ManyForks => Act::ManyForks {
+                forks: rng.random_range(2..=8),
+            },
         }
     }
 }
@@ -199,6 +282,14 @@ pub enum PuppetError {
     /// A message could not be encoded.
     #[error("cannot encode a message: {0}")]
     Wire(#[from] parsec_graph::WireError),
+}
+
+/// The kind of the last message of a sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Request,
+    Response,
+    Events,
 }
 
 /// Messages an adversary sends: recipient and bytes.
@@ -224,6 +315,10 @@ pub(crate) struct Puppet {
     votes: Vec<Observation<String>>,
     remembered: VecDeque<Vec<u8>>,
     forged: u64,
+    /// Its `Initial` event.
+    initial: EventHash,
+    /// Branches shown only to some peers: never sent again.
+    hidden: BTreeSet<EventHash>,
     /// Events it created, for statistics.
     pub(crate) created: u64,
 }
@@ -237,7 +332,11 @@ impl Puppet {
         let (engine, step) = Parsec::from_genesis(key.clone(), config.clone(), ParityCoin)?;
         let mut votes = Vec::new();
         let mut tip = None;
+        let mut initial = None;
         for packed in &step.persist {
+            if packed.content.index == 0 {
+                initial = Some(packed.hash().map_err(parsec_graph::EventError::from)?);
+            }
             if let Some(vote) = packed.content.cause.vote() {
                 votes.push(vote.observation.clone());
             }
@@ -246,9 +345,10 @@ impl Puppet {
                 packed.content.index,
             ));
         }
-        let (tip, last_index) = tip.ok_or(PuppetError::Engine(parsec_core::Error::Config(
-            "genesis created no event",
-        )))?;
+        let missing =
+            || PuppetError::Engine(parsec_core::Error::Config("genesis created no event"));
+        let (tip, last_index) = tip.ok_or_else(missing)?;
+        let initial = initial.ok_or_else(missing)?;
         let id = key.peer_id();
         Ok((
             Puppet {
@@ -263,6 +363,8 @@ impl Puppet {
                 votes: votes.clone(),
                 remembered: VecDeque::new(),
                 forged: 0,
+                initial,
+                hidden: BTreeSet::new(),
                 created: step.persist.len() as u64,
             },
             votes,
@@ -332,12 +434,28 @@ impl Puppet {
         request: bool,
         exclude: &BTreeSet<EventHash>,
     ) -> Result<Sends, PuppetError> {
+        let kind = if request {
+            Kind::Request
+        } else {
+            Kind::Response
+        };
+        self.messages(to, kind, exclude)
+    }
+
+    /// Every event `to` may lack, except `exclude` and the hidden branches, as messages
+    /// of `kind` (leading chunks as `Events`).
+    fn messages(
+        &self,
+        to: PeerId,
+        kind: Kind,
+        exclude: &BTreeSet<EventHash>,
+    ) -> Result<Sends, PuppetError> {
         let graph = self.engine.graph();
         let events: Vec<PackedEvent<String>> = graph
             .events_to_send(&to)
             .into_iter()
             .map(|at| graph.node(at))
-            .filter(|node| !exclude.contains(node.hash()))
+            .filter(|node| !exclude.contains(node.hash()) && !self.hidden.contains(node.hash()))
             .map(|node| node.event().packed().clone())
             .collect();
         let mut chunks: Vec<Vec<PackedEvent<String>>> = events
@@ -350,10 +468,10 @@ impl Puppet {
             let message = WireMessage::Events { events };
             sends.push((to, wire::encode(&message, &self.config.wire_limits)?));
         }
-        let message = if request {
-            WireMessage::Request { events: last }
-        } else {
-            WireMessage::Response { events: last }
+        let message = match kind {
+            Kind::Request => WireMessage::Request { events: last },
+            Kind::Response => WireMessage::Response { events: last },
+            Kind::Events => WireMessage::Events { events: last },
         };
         sends.push((to, wire::encode(&message, &self.config.wire_limits)?));
         Ok(sends)
@@ -571,6 +689,33 @@ impl Puppet {
                 };
                 vec![(to, wire::encode(&message, &self.config.wire_limits)?)]
             }
+            Act::SplitFork {
+                to,
+                hidden_to,
+                votes,
+                at_initial,
+            } => {
+                let (Some(to), hidden_to) = (
+                    id_of(*to),
+                    hidden_to.iter().filter_map(|&p| id_of(p)).collect(),
+                ) else {
+                    return Ok((Vec::new(), voted));
+                };
+                self.split_fork(to, hidden_to, *votes, *at_initial, &mut voted)?
+            }
+            Act::MadeUpCreators { to, creators } => {
+                let Some(to) = id_of(*to) else {
+                    return Ok((Vec::new(), voted));
+                };
+                self.made_up_creators(to, *creators)?
+            }
+            Act::Flood { to, events, bytes } => {
+                let Some(to) = id_of(*to) else {
+                    return Ok((Vec::new(), voted));
+                };
+                self.flood(to, *events, *bytes)?
+            }
+            Act::ManyForks { forks } => self.many_forks(*forks, ids)?,
             Act::Oversized { to, how } => {
                 let Some(to) = id_of(*to) else {
                     return Ok((Vec::new(), voted));
