@@ -109,7 +109,28 @@ pub struct Parsec<T: Payload, C: CommonCoin> {
     next_sequence: u64,
     removed: bool,
     replaying: bool,
+    /// What we last sent each peer, while it shows no sign of life.
+    sent: BTreeMap<PeerId, Sent>,
 }
+
+/// What we sent a peer since we last saw a new event of its.
+#[derive(Clone, Copy, Debug)]
+struct Sent {
+    /// Its tip in our graph when we sent.
+    tip: Option<EventIndex>,
+    /// Our graph's length after the send: everything below was sent.
+    up_to: usize,
+    /// Syncs sent since its tip last changed.
+    silent_syncs: u32,
+}
+
+/// Syncs to a peer whose tip does not change before we send it only what is new since
+/// the last one (a peer that never answers would otherwise get our whole graph each time).
+const SILENT_SYNCS_BEFORE_DELTAS: u32 = 2;
+
+/// While a peer stays silent, every this many syncs send everything it may lack again
+/// (in case a message was lost).
+const FULL_SYNC_INTERVAL: u32 = 8;
 
 impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     /// Starts a genesis member: every genesis member becomes a voter of election 0, and we
@@ -147,6 +168,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             next_sequence: 0,
             removed: false,
             replaying: false,
+            sent: BTreeMap::new(),
         };
         let mut step = Step::default();
         parsec.create_own(&mut step, |_| Cause::Initial)?;
@@ -942,17 +964,55 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     ) -> Result<(), Error> {
         self.create_own(step, cause)?;
         self.release_held(step)?;
-        let messages = self.messages_for(peer, request)?;
+        let from = self.delta_start(peer);
+        let messages = self.messages_for(peer, request, from)?;
         step.send.extend(messages);
         Ok(())
     }
 
-    /// The request or response for `peer`: every event it may lack, chunked within limits.
-    fn messages_for(&self, peer: PeerId, request: bool) -> Result<Vec<Outgoing<T>>, Error> {
+    /// Where the events for `peer` start: 0 (everything it may lack) unless it has shown no
+    /// new event over several of our syncs, then the position after our last sync to it,
+    /// with a full sync every [`FULL_SYNC_INTERVAL`]. Records this sync.
+    fn delta_start(&mut self, peer: PeerId) -> usize {
+        let tip = self.graph.peer_index(&peer).and_then(|p| self.graph.tip(p));
+        let up_to = self.graph.len();
+        let silent_syncs = match self.sent.get(&peer) {
+            Some(sent) if sent.tip == tip => sent.silent_syncs + 1,
+            _ => 0,
+        };
+        let from = match self.sent.get(&peer) {
+            Some(sent)
+                if silent_syncs >= SILENT_SYNCS_BEFORE_DELTAS
+                    && silent_syncs % FULL_SYNC_INTERVAL != 0 =>
+            {
+                sent.up_to
+            }
+            _ => 0,
+        };
+        self.sent.insert(
+            peer,
+            Sent {
+                tip,
+                up_to,
+                silent_syncs,
+            },
+        );
+        from
+    }
+
+    /// The request or response for `peer`: every event it may lack from insertion position
+    /// `from` on, chunked within limits.
+    fn messages_for(
+        &self,
+        peer: PeerId,
+        request: bool,
+        from: usize,
+    ) -> Result<Vec<Outgoing<T>>, Error> {
         let events: Vec<PackedEvent<T>> = self
             .graph
             .events_to_send(&peer)
             .into_iter()
+            .filter(|at| at.get() >= from)
             .map(|at| self.graph.node(at).event().packed().clone())
             .collect();
         let limits = self.config.wire_limits;

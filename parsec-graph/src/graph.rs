@@ -739,7 +739,10 @@ impl<T> Graph<T> {
     }
 
     /// The events to send to `recipient` so that it lacks none of ours (spec §4.2), in
-    /// insertion order. May include events it already has.
+    /// insertion order. May include events it already has. Of a forked slot below what
+    /// the recipient's tip knows, only the members its tip's ancestry lacks are sent (the
+    /// spec sends every member on every sync: a creator that forked thousands of times
+    /// would cost every sync all of its forks).
     pub fn events_to_send(&self, recipient: &PeerId) -> Vec<EventIndex> {
         let Some(tip) = self.peer_index(recipient).and_then(|p| self.tip(p)) else {
             return (0..self.nodes.len() as u32).map(EventIndex).collect();
@@ -755,11 +758,21 @@ impl<T> Graph<T> {
                 if slot >= first_unknown {
                     out.extend_from_slice(extra);
                 } else if known.last(p).is_some() {
-                    // Fork evidence below what it knows: it may hold only one side.
-                    if let Ok(s) = usize::try_from(slot) {
+                    // Fork evidence below what it knows: it may hold only one side. Send
+                    // the members its tip's ancestry lacks (fork id 0 is the slot's first
+                    // member, the others follow in order), so that a forked slot costs
+                    // each sync nothing once it holds all of it.
+                    if let Ok(s) = usize::try_from(slot)
+                        && !known.contains(p, slot, 0)
+                    {
                         out.push(entry.slots[s]);
                     }
-                    out.extend_from_slice(extra);
+                    for (i, &member) in extra.iter().enumerate() {
+                        let fork_id = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                        if !known.contains(p, slot, fork_id) {
+                            out.push(member);
+                        }
+                    }
                 }
             }
         }
