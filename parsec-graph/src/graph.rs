@@ -10,6 +10,17 @@
 //! from the two parents' summaries in O(creators) at insertion, so `⪰`, `sees` and
 //! `strongly_sees` never walk the graph: `Y ∈ anc(E)` iff `last_E[creator(Y)] ≥ index(Y)`
 //! and `Y`'s fork id is among those `E` reaches at that slot (none recorded means fork 0).
+//!
+//! ## Compaction above a fork
+//!
+//! Once `anc(E)` holds two events of creator `c` with the same index, `E` descends from a
+//! fork of `c` and sees none of `c`'s events (spec §3.4). From then on the summary keeps
+//! `c`'s fork sets only below `c`'s *floor* in `anc(E)`, the lowest index at which `anc(E)`
+//! holds two of `c`'s events; at and above the floor it records nothing, and
+//! [`Graph::is_descendant_of`] answers `false` for `c`'s events there. So a creator that
+//! forks thousands of times costs each event one floor, not one entry per fork. The floor
+//! is a function of `anc(E)` alone (it names an index, not a local fork id), so every peer
+//! answers these queries alike; it only ever moves down along a chain.
 
 use std::collections::BTreeMap;
 
@@ -40,10 +51,12 @@ impl EventIndex {
 /// Which members of forked slots an ancestry reaches. Absent in the common case.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct ForkSummary {
-    /// `(creator, index)` → sorted fork ids reached, only where that is not just `{0}`.
+    /// `(creator, index)` → sorted fork ids reached, only where that is not just `{0}`, and
+    /// only below the creator's floor.
     slots: BTreeMap<(u32, u64), Vec<u32>>,
-    /// Sorted creators of which the ancestry holds two members of one slot.
-    forked: Vec<u32>,
+    /// Sorted by creator: the creators of which the ancestry holds two members of one slot,
+    /// each with its floor, the lowest such index.
+    floors: Vec<(u32, u64)>,
 }
 
 /// The ancestry summary of one event (spec §3.3).
@@ -80,7 +93,19 @@ impl Summary {
         }
     }
 
+    /// The lowest index at which the ancestry holds two of `creator`'s events.
+    fn floor(&self, creator: u32) -> Option<u64> {
+        let floors = &self.forks.as_ref()?.floors;
+        floors
+            .binary_search_by_key(&creator, |&(c, _)| c)
+            .ok()
+            .map(|i| floors[i].1)
+    }
+
     fn contains(&self, creator: u32, index: u64, fork_id: u32) -> bool {
+        if self.floor(creator).is_some_and(|floor| index >= floor) {
+            return false;
+        }
         match self.last(creator) {
             Some(last) if last >= index => match self.entry(creator, index) {
                 Some(ids) => ids.binary_search(&fork_id).is_ok(),
@@ -91,9 +116,7 @@ impl Summary {
     }
 
     fn forked_on(&self, creator: u32) -> bool {
-        self.forks
-            .as_ref()
-            .is_some_and(|forks| forks.forked.binary_search(&creator).is_ok())
+        self.floor(creator).is_some()
     }
 
     fn merge(
@@ -129,6 +152,14 @@ impl Summary {
         index: u64,
         fork_id: u32,
     ) -> Option<Box<ForkSummary>> {
+        // Floors: the lowest of the parents', lowered where the merge meets two members.
+        let mut floors: BTreeMap<u32, u64> = BTreeMap::new();
+        for forks in parents.iter().flatten().filter_map(|p| p.forks.as_ref()) {
+            for &(c, floor) in &forks.floors {
+                let entry = floors.entry(c).or_insert(floor);
+                *entry = (*entry).min(floor);
+            }
+        }
         let mut keys: Vec<(u32, u64)> = parents
             .iter()
             .flatten()
@@ -143,7 +174,12 @@ impl Summary {
 
         let mut slots = BTreeMap::new();
         let mut ids = Vec::new();
+        // Ascending by creator, then index: the first forked slot of a creator found here
+        // is its new floor, and its later slots are then skipped.
         for (c, i) in keys {
+            if floors.get(&c).is_some_and(|&floor| i >= floor) {
+                continue;
+            }
             ids.clear();
             for parent in parents.iter().flatten() {
                 parent.fork_ids_at(c, i, &mut ids);
@@ -153,20 +189,19 @@ impl Summary {
             }
             ids.sort_unstable();
             ids.dedup();
-            if ids.as_slice() != [0] && !ids.is_empty() {
+            if ids.len() > 1 {
+                floors.insert(c, i);
+            } else if ids.as_slice() != [0] && !ids.is_empty() {
                 slots.insert((c, i), ids.clone());
             }
         }
-        if slots.is_empty() {
+        if slots.is_empty() && floors.is_empty() {
             return None;
         }
-        let mut forked: Vec<u32> = slots
-            .iter()
-            .filter(|(_, ids)| ids.len() > 1)
-            .map(|(&(c, _), _)| c)
-            .collect();
-        forked.dedup();
-        Some(Box::new(ForkSummary { slots, forked }))
+        Some(Box::new(ForkSummary {
+            slots,
+            floors: floors.into_iter().collect(),
+        }))
     }
 }
 
@@ -630,8 +665,13 @@ impl<T> Graph<T> {
             .map(|(p, plus_one)| (PeerIndex(p as u32), plus_one - 1))
     }
 
-    /// `X ⪰ Y`: `Y` is `X` or one of its ancestors. O(1).
+    /// `X ⪰ Y`: `Y` is `X` or one of its ancestors, except that when `X` descends from a
+    /// fork of `Y`'s creator, `Y` counts only if it lies below that creator's floor in
+    /// `anc(X)` (module docs: compaction above a fork). O(1).
     pub fn is_descendant_of(&self, x: EventIndex, y: EventIndex) -> bool {
+        if x == y {
+            return true;
+        }
         let target = &self.nodes[y.get()];
         self.nodes[x.get()]
             .summary
@@ -644,12 +684,27 @@ impl<T> Graph<T> {
             .summary
             .forks
             .as_ref()
-            .is_some_and(|forks| !forks.forked.is_empty())
+            .is_some_and(|forks| !forks.floors.is_empty())
     }
 
     /// Whether `anc(X)` holds two events of `peer` with the same index.
     pub fn descends_from_fork_of(&self, x: EventIndex, peer: PeerIndex) -> bool {
         self.nodes[x.get()].summary.forked_on(peer.0)
+    }
+
+    /// `peer`'s floor in `anc(X)`: the lowest index at which `anc(X)` holds two of its
+    /// events, if any (module docs).
+    pub fn fork_floor(&self, x: EventIndex, peer: PeerIndex) -> Option<u64> {
+        self.nodes[x.get()].summary.floor(peer.0)
+    }
+
+    /// Every creator `X` descends from a fork of, with its floor, by local number.
+    pub fn fork_floors(&self, x: EventIndex) -> impl Iterator<Item = (PeerIndex, u64)> + '_ {
+        self.nodes[x.get()]
+            .summary
+            .forks
+            .iter()
+            .flat_map(|forks| forks.floors.iter().map(|&(c, f)| (PeerIndex(c), f)))
     }
 
     /// `sees(X, Y)`: `X ⪰ Y` and `X` does not descend from a fork of `Y`'s creator (spec §3.4).
@@ -660,10 +715,11 @@ impl<T> Graph<T> {
             && !summary.forked_on(target.creator.0)
     }
 
-    /// The event of `peer` at `index` in `anc(X)`, when exactly one is there.
+    /// The event of `peer` at `index` in `anc(X)`, when exactly one is there (and it lies
+    /// below `peer`'s floor, if `X` descends from a fork of `peer`).
     pub fn ancestor_at(&self, x: EventIndex, peer: PeerIndex, index: u64) -> Option<EventIndex> {
         let summary = &self.nodes[x.get()].summary;
-        if summary.last(peer.0)? < index {
+        if summary.last(peer.0)? < index || summary.floor(peer.0).is_some_and(|f| index >= f) {
             return None;
         }
         let fork_id = match summary.entry(peer.0, index) {

@@ -41,6 +41,9 @@ pub(super) struct Tally {
     pub(super) union: Vec<u64>,
     /// The event the tally describes the ancestry of.
     pub(super) at: Option<EventIndex>,
+    /// The fork floors of `at` (the graph's compaction): votes at or above a creator's
+    /// floor are not in the ancestry, so a lower floor can take counted votes away.
+    pub(super) floors: Vec<(PeerIndex, u64)>,
 }
 
 impl<C: CommonCoin> Elections<C> {
@@ -58,10 +61,18 @@ impl<C: CommonCoin> Elections<C> {
         // follow the tally's (a voter that forked moves between branches), count afresh and
         // rebuild the union from this event's own chain: what another branch saw or
         // nominated must not count here.
-        if self.tallies[slot].at != parent {
+        // A fork floor that moved (rare: a lower fork came into the ancestry) may take
+        // counted votes away: count afresh too.
+        let same_floors = self.tallies[slot]
+            .floors
+            .iter()
+            .copied()
+            .eq(graph.fork_floors(event));
+        if self.tallies[slot].at != parent || !same_floors {
             let union = self.chain_union(graph, parent);
             self.tallies[slot] = Tally {
                 union,
+                floors: graph.fork_floors(event).collect(),
                 ..Tally::default()
             };
         }

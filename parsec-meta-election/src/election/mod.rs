@@ -32,6 +32,12 @@
 //!   the first interesting event of `p` recorded by any observer in `anc(D)` that has `p`
 //!   as an observee.
 //!
+//! "In `anc(E)`" is the graph's [`Graph::is_descendant_of`]: once `E` descends from a fork
+//! of `c`, `c`'s events at or above `c`'s floor (the lowest index at which `anc(E)` holds
+//! two of `c`'s events) are not tracked, so a forking creator's votes there do not count.
+//! The floor is itself a function of `anc(E)`. A voter's tally is counted afresh when a
+//! floor in its event's ancestry moves, since that can take counted votes away.
+//!
 //! Why the decided set cannot differ between honest peers. Suppose observers `O1` and `O2`
 //! (anywhere, on any peer) strongly see `X` and `Y`, each `p`'s first interesting event as
 //! seen from it. More than two thirds of the voters have a latest event in `anc(O1)` that
@@ -42,11 +48,15 @@
 //! lower, it would be an interesting event of `p` in `anc(O2)` below `Y` (content is a
 //! pure function of the ancestry, so `X` is interesting there too); so `X = Y`. Every
 //! observer with `p` as an observee therefore names the same nomination. And a candidate
-//! decided `true` at `D` always has such an observer in `anc(D)`: a `true` estimate enters
-//! a list only from an observer that had `p` as an observee, or from a third of the lists
-//! counted at an event, all of them in `anc(D)`; the coin is asked only after both values
-//! appeared. Contents, the nominations and their merge are pure, so every honest peer that
-//! decides election `e` decides the same keys in the same order.
+//! decided `true` at `D` always has such an observer in `anc(D)`, an honest one: `true`
+//! reaches `D`'s list only through counts over events in `anc(D)` with thresholds of a
+//! third or more of the voters (bin values need a supermajority of estimates, a step's new
+//! estimate a supermajority or some aux values, the coin is asked only after both values
+//! were aux values), so some honest voter's list in `anc(D)` had `true` at round 0; on an
+//! honest chain, that came from its own observer having `p` as an observee, or again from
+//! a third of counted lists, one of them honest and earlier. Honest chains never fork, so
+//! that observer is always tracked. Contents, the nominations and their merge are pure, so
+//! every honest peer that decides election `e` decides the same keys in the same order.
 //!
 //! ## Incremental evaluation
 //!
