@@ -26,6 +26,7 @@ use crate::config::Config;
 use crate::error::{Error, Fault, FaultKind};
 use crate::future::{self, FutureBuffer, Held};
 use crate::peers::{PeerFlags, PeerState};
+use crate::sync::{self, SyncMemory};
 
 /// A message to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,28 +110,9 @@ pub struct Parsec<T: Payload, C: CommonCoin> {
     next_sequence: u64,
     removed: bool,
     replaying: bool,
-    /// What we last sent each peer, while it shows no sign of life.
-    sent: BTreeMap<PeerId, Sent>,
+    /// What we sent each peer, to send less again (`sync`).
+    sent: SyncMemory,
 }
-
-/// What we sent a peer since we last saw a new event of its.
-#[derive(Clone, Copy, Debug)]
-struct Sent {
-    /// Its tip in our graph when we sent.
-    tip: Option<EventIndex>,
-    /// Our graph's length after the send: everything below was sent.
-    up_to: usize,
-    /// Syncs sent since its tip last changed.
-    silent_syncs: u32,
-}
-
-/// Syncs to a peer whose tip does not change before we send it only what is new since
-/// the last one (a peer that never answers would otherwise get our whole graph each time).
-const SILENT_SYNCS_BEFORE_DELTAS: u32 = 2;
-
-/// While a peer stays silent, every this many syncs send everything it may lack again
-/// (in case a message was lost).
-const FULL_SYNC_INTERVAL: u32 = 8;
 
 impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     /// Starts a genesis member: every genesis member becomes a voter of election 0, and we
@@ -168,7 +150,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             next_sequence: 0,
             removed: false,
             replaying: false,
-            sent: BTreeMap::new(),
+            sent: SyncMemory::default(),
         };
         let mut step = Step::default();
         parsec.create_own(&mut step, |_| Cause::Initial)?;
@@ -964,91 +946,11 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     ) -> Result<(), Error> {
         self.create_own(step, cause)?;
         self.release_held(step)?;
-        let from = self.delta_start(peer);
-        let messages = self.messages_for(peer, request, from)?;
+        let events = self.sent.select(&self.graph, peer);
+        let messages =
+            sync::messages(&self.graph, peer, &events, request, self.config.wire_limits)?;
         step.send.extend(messages);
         Ok(())
-    }
-
-    /// Where the events for `peer` start: 0 (everything it may lack) unless it has shown no
-    /// new event over several of our syncs, then the position after our last sync to it,
-    /// with a full sync every [`FULL_SYNC_INTERVAL`]. Records this sync.
-    fn delta_start(&mut self, peer: PeerId) -> usize {
-        let tip = self.graph.peer_index(&peer).and_then(|p| self.graph.tip(p));
-        let up_to = self.graph.len();
-        let silent_syncs = match self.sent.get(&peer) {
-            Some(sent) if sent.tip == tip => sent.silent_syncs + 1,
-            _ => 0,
-        };
-        let from = match self.sent.get(&peer) {
-            Some(sent)
-                if silent_syncs >= SILENT_SYNCS_BEFORE_DELTAS
-                    && silent_syncs % FULL_SYNC_INTERVAL != 0 =>
-            {
-                sent.up_to
-            }
-            _ => 0,
-        };
-        self.sent.insert(
-            peer,
-            Sent {
-                tip,
-                up_to,
-                silent_syncs,
-            },
-        );
-        from
-    }
-
-    /// The request or response for `peer`: every event it may lack from insertion position
-    /// `from` on, chunked within limits.
-    fn messages_for(
-        &self,
-        peer: PeerId,
-        request: bool,
-        from: usize,
-    ) -> Result<Vec<Outgoing<T>>, Error> {
-        let events: Vec<PackedEvent<T>> = self
-            .graph
-            .events_to_send(&peer)
-            .into_iter()
-            .filter(|at| at.get() >= from)
-            .map(|at| self.graph.node(at).event().packed().clone())
-            .collect();
-        let limits = self.config.wire_limits;
-        // Leave room for the message tag and length.
-        let budget = limits.max_message_bytes.saturating_sub(16);
-        let mut chunks: Vec<Vec<PackedEvent<T>>> = vec![Vec::new()];
-        let mut size = 0usize;
-        for event in events {
-            let len = encoding::encoded_len(&event).map_err(|e| Error::OwnEvent(e.into()))?;
-            let full = chunks
-                .last()
-                .is_some_and(|c| c.len() >= limits.max_events_per_message);
-            if full || (size + len > budget && chunks.last().is_some_and(|c| !c.is_empty())) {
-                chunks.push(Vec::new());
-                size = 0;
-            }
-            size += len;
-            if let Some(chunk) = chunks.last_mut() {
-                chunk.push(event);
-            }
-        }
-        let last = chunks.len() - 1;
-        Ok(chunks
-            .into_iter()
-            .enumerate()
-            .map(|(i, events)| Outgoing {
-                to: peer,
-                message: if i < last {
-                    WireMessage::Events { events }
-                } else if request {
-                    WireMessage::Request { events }
-                } else {
-                    WireMessage::Response { events }
-                },
-            })
-            .collect())
     }
 
     /// The consensus mode.

@@ -641,6 +641,13 @@ impl<T> Graph<T> {
             .is_some_and(|entry| !entry.extra.is_empty())
     }
 
+    /// Whether `peer`'s slot `index` holds two or more events here.
+    pub fn is_forked_slot(&self, peer: PeerIndex, index: u64) -> bool {
+        self.peers
+            .get(peer.get())
+            .is_some_and(|entry| entry.extra.contains_key(&index))
+    }
+
     /// The indices at which `peer` forked, ascending.
     pub fn forked_slots(&self, peer: PeerIndex) -> impl Iterator<Item = u64> + '_ {
         self.peers

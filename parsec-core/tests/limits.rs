@@ -1,0 +1,228 @@
+//! What one member can cost the others (issue: Byzantine safety): a silent member is not
+//! sent the whole graph on every sync, held events are bounded in bytes per sender, and a
+//! forked slot is not sent again to a peer that holds all of it.
+
+#![allow(clippy::unwrap_used)]
+
+use parsec_coin::ParityCoin;
+use parsec_core::{Config, FaultKind, Parsec, Step};
+use parsec_graph::{
+    Cause, ConsensusMode, EventContent, EventHash, EventLimits, Observation, PackedEvent, PeerSet,
+    SecretKey, Vote, WireMessage,
+};
+
+type Engine = Parsec<String, ParityCoin>;
+
+fn keys(n: u8) -> Vec<SecretKey> {
+    (0..n).map(|i| SecretKey::from_seed([i + 1; 32])).collect()
+}
+
+fn config(keys: &[SecretKey]) -> Config {
+    let group: PeerSet = keys.iter().map(SecretKey::peer_id).collect();
+    Config::new(group, ConsensusMode::Supermajority)
+}
+
+fn start(keys: &[SecretKey], config: &Config) -> Vec<Engine> {
+    keys.iter()
+        .map(|k| {
+            Parsec::from_genesis(k.clone(), config.clone(), ParityCoin)
+                .unwrap()
+                .0
+        })
+        .collect()
+}
+
+/// The events of a step's messages.
+fn events_sent(step: &Step<String>) -> usize {
+    step.send
+        .iter()
+        .map(|out| match &out.message {
+            WireMessage::Request { events }
+            | WireMessage::Response { events }
+            | WireMessage::Events { events } => events.len(),
+        })
+        .sum()
+}
+
+/// Delivers `step`'s messages to `to` and its answers back, once.
+fn deliver(from: &mut Engine, to: &mut Engine, step: Step<String>) {
+    let sender = *from.our_id();
+    for out in step.send {
+        let answer = to.handle_message(sender, out.message).unwrap();
+        let back = *to.our_id();
+        for out in answer.send {
+            let _ = from.handle_message(back, out.message).unwrap();
+        }
+    }
+}
+
+/// A member that never answers: after two syncs that found it silent, it gets only what
+/// is new since the last sync, and everything again on every eighth sync.
+#[test]
+fn a_silent_member_gets_what_is_new_not_the_whole_graph() {
+    let keys = keys(4);
+    let config = config(&keys);
+    let mut engines = start(&keys, &config);
+    let silent = *engines[3].our_id();
+    // Alice builds up a graph with Bob and Carol.
+    for round in 0..20 {
+        let (a, rest) = engines.split_at_mut(1);
+        let peer = &mut rest[round % 2];
+        let step = a[0].create_gossip(*peer.our_id()).unwrap();
+        deliver(&mut a[0], peer, step);
+    }
+    let graph = engines[0].graph().len();
+    let sizes: Vec<usize> = (0..17)
+        .map(|_| events_sent(&engines[0].create_gossip(silent).unwrap()))
+        .collect();
+    // Two full syncs, then only the new Requesting each time, with a full one as the
+    // eighth and the sixteenth sync.
+    assert!(sizes[0] > graph, "first sync: everything ({sizes:?})");
+    assert!(
+        sizes[1] > graph,
+        "second sync: everything again ({sizes:?})"
+    );
+    for (i, &size) in sizes.iter().enumerate().skip(2) {
+        if i % 8 == 7 {
+            assert!(size > graph, "sync {i} is a full one ({sizes:?})");
+        } else {
+            assert_eq!(size, 1, "sync {i} carries only our new event ({sizes:?})");
+        }
+    }
+    // Once it answers, syncs are full again (it may have missed something).
+    let step = engines[0].create_gossip(silent).unwrap();
+    let (a, rest) = engines.split_at_mut(1);
+    deliver(&mut a[0], &mut rest[2], step);
+    let after = events_sent(&engines[0].create_gossip(silent).unwrap());
+    assert!(after < graph, "it now knows most of the graph");
+    assert!(after >= 1);
+}
+
+fn forge(key: &SecretKey, index: u64, cause: Cause<String>) -> PackedEvent<String> {
+    EventContent {
+        creator: key.peer_id(),
+        index,
+        cause,
+        coin_shares: vec![],
+    }
+    .sign(key, &EventLimits::default())
+    .unwrap()
+    .into_packed()
+}
+
+/// Large votes held behind a parent nobody has: the sender holds at most its byte share;
+/// the oldest are dropped with a fault, and nobody else's room is taken.
+#[test]
+fn held_events_are_bounded_in_bytes_per_sender() {
+    let keys = keys(4);
+    let mut config = config(&keys);
+    config.event_limits.max_observation_bytes = 64 << 10;
+    config.max_future_bytes_per_peer = 256 << 10;
+    config.max_future_bytes_total = 1 << 20;
+    let mut engines = start(&keys, &config);
+    let bob = *engines[1].our_id();
+    let mut events = Vec::new();
+    for i in 0..20u8 {
+        let observation = Observation::OpaquePayload(format!("{i}-{}", "x".repeat(60 << 10)));
+        let vote = Vote::new(observation, &keys[1]).unwrap();
+        events.push(forge(
+            &keys[1],
+            1000 + u64::from(i),
+            Cause::Observation {
+                self_parent: EventHash::from_bytes([i; 32]),
+                vote: Box::new(vote),
+            },
+        ));
+    }
+    let mut overflows = 0;
+    for event in events {
+        let step = engines[0]
+            .handle_message(
+                bob,
+                WireMessage::Events {
+                    events: vec![event],
+                },
+            )
+            .unwrap();
+        overflows += step
+            .faults
+            .iter()
+            .filter(|f| f.kind == FaultKind::BufferOverflow)
+            .count();
+        assert!(engines[0].held_bytes() <= config.max_future_bytes_per_peer);
+    }
+    let held = engines[0].held_events();
+    assert_eq!(held, 4, "four votes of ~60 KiB fit in 256 KiB");
+    assert_eq!(overflows, 20 - held);
+}
+
+/// The byte limits must hold the largest vote, or a valid vote could never wait for its
+/// parent.
+#[test]
+fn byte_limits_below_the_largest_vote_are_refused() {
+    let keys = keys(1);
+    let mut config = config(&keys);
+    config.max_future_bytes_per_peer = 1024;
+    assert!(config.validate().is_err());
+    let mut config = self::config(&keys);
+    config.max_future_bytes_total = config.max_future_bytes_per_peer - 1;
+    assert!(config.validate().is_err());
+}
+
+/// Carol forks; once Bob's tip holds both members of the forked slot, Alice's syncs to Bob
+/// carry neither again.
+#[test]
+fn a_forked_slot_is_not_sent_again_to_a_peer_that_holds_it() {
+    let keys = keys(4);
+    let config = config(&keys);
+    let mut engines = start(&keys, &config);
+    let carol = *engines[2].our_id();
+    let bob = *engines[1].our_id();
+    // Carol's chain to index 1, then two events at index 2.
+    let c: Vec<PackedEvent<String>> = engines[2]
+        .graph()
+        .iter()
+        .map(|n| n.event().packed().clone())
+        .collect();
+    let c1 = c.last().unwrap().hash().unwrap();
+    let fork = |recipient| {
+        forge(
+            &keys[2],
+            2,
+            Cause::Requesting {
+                self_parent: c1,
+                recipient,
+            },
+        )
+    };
+    let (c2a, c2b) = (fork(*engines[0].our_id()), fork(bob));
+    for engine in &mut engines[..2] {
+        let mut events = c.clone();
+        events.extend([c2a.clone(), c2b.clone()]);
+        let step = engine
+            .handle_message(carol, WireMessage::Events { events })
+            .unwrap();
+        assert!(
+            step.faults
+                .iter()
+                .any(|f| matches!(f.kind, FaultKind::Fork { .. }))
+        );
+    }
+    let hashes = [c2a.hash().unwrap(), c2b.hash().unwrap()];
+    let carries_fork = |step: &Step<String>| {
+        step.send.iter().any(|out| match &out.message {
+            WireMessage::Request { events } | WireMessage::Events { events } => {
+                events.iter().any(|e| hashes.contains(&e.hash().unwrap()))
+            }
+            WireMessage::Response { .. } => false,
+        })
+    };
+    // Bob's tip does not descend from Carol's fork yet: Alice sends both members.
+    let step = engines[0].create_gossip(bob).unwrap();
+    assert!(carries_fork(&step));
+    let (a, rest) = engines.split_at_mut(1);
+    deliver(&mut a[0], &mut rest[0], step);
+    // Bob's new Request descends from Alice's Requesting, which holds both.
+    let step = engines[0].create_gossip(bob).unwrap();
+    assert!(!carries_fork(&step), "the forked slot was sent again");
+}
