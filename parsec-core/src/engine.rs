@@ -869,7 +869,9 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     }
 
     fn apply_remove(&mut self, voters: &mut BTreeSet<PeerId>, peer: PeerId, at: EventIndex) {
-        if matches!(self.peers.get(&peer), Some(PeerState::Removed(_))) {
+        // Removing a key that never was a member changes nothing: it must not become a
+        // former member, whose events rule (b) of spec §5.3 would let in.
+        if matches!(self.peers.get(&peer), Some(PeerState::Removed(_)) | None) {
             return;
         }
         self.peers.insert(peer, PeerState::Removed(at));
