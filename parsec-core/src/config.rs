@@ -35,10 +35,10 @@ pub struct Config {
     pub max_future_events_per_peer: usize,
     /// Events held in total (local).
     pub max_future_events_total: usize,
-    /// Encoded bytes of the events held per sender (local): with the event count, what one
-    /// peer can make us hold.
+    /// Bytes of the events held per sender (local; encoded size plus a fixed overhead per
+    /// event): with the event count, what one peer can make us hold.
     pub max_future_bytes_per_peer: usize,
-    /// Encoded bytes of the events held in total (local).
+    /// Bytes of the events held in total (local).
     pub max_future_bytes_total: usize,
 }
 
@@ -54,8 +54,8 @@ impl Config {
             wire_limits: WireLimits::default(),
             max_future_events_per_peer: 16_384,
             max_future_events_total: 65_536,
-            max_future_bytes_per_peer: 16 << 20,
-            max_future_bytes_total: 64 << 20,
+            max_future_bytes_per_peer: 4 << 20,
+            max_future_bytes_total: 16 << 20,
         }
     }
 

@@ -660,9 +660,11 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     ) {
         tracing::debug!(hash = %event.hash(), creator = %event.creator(), "holding event");
         let eligible = self.was_member(event.creator());
-        // The encoded size, as it came (an encoding error cannot happen for an event that
-        // was decoded or signed; count it as too large to hold).
-        let bytes = encoding::encoded_len(event.packed()).unwrap_or(usize::MAX);
+        // The encoded size plus what holding it costs beyond that (an encoding error cannot
+        // happen for an event that was decoded or signed; count it as too large to hold).
+        let bytes = encoding::encoded_len(event.packed()).map_or(usize::MAX, |len| {
+            len.saturating_add(future::HELD_OVERHEAD_BYTES)
+        });
         let limits = future::Limits {
             events_per_sender: self.config.max_future_events_per_peer,
             events_total: self.config.max_future_events_total,
@@ -948,7 +950,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     ) -> Result<(), Error> {
         self.create_own(step, cause)?;
         self.release_held(step)?;
-        let events = self.sent.select(&self.graph, peer);
+        let events = self.sent.select(&self.graph, &self.our_id, peer);
         let messages =
             sync::messages(&self.graph, peer, &events, request, self.config.wire_limits)?;
         step.send.extend(messages);

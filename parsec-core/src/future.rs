@@ -42,6 +42,10 @@ struct Entry<T> {
     bytes: usize,
 }
 
+/// What holding an event costs beyond its encoded bytes (its decoded form, hash and index
+/// entries), counted against the byte limits so that they bound memory.
+pub(crate) const HELD_OVERHEAD_BYTES: usize = 768;
+
 /// How much the buffer may hold (spec §14.2).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {

@@ -8,16 +8,20 @@
 //!
 //! * **A silent peer.** A peer whose tip has not changed over
 //!   [`SILENT_SYNCS_BEFORE_DELTAS`] of our syncs (it never answers, or is down) gets only
-//!   what we inserted since our last sync to it, and everything again every
-//!   [`FULL_SYNC_INTERVAL`] syncs while it stays silent (in case a message was lost).
-//!   Without this, a member that never answers is sent our whole graph every time.
-//! * **Forked slots.** Members of forked slots that its tip does not show are sent once;
-//!   after that only on the periodic full sync. A peer's tip does not show the fork members
-//!   it received but did not build on, nor (the graph's compaction) those at or above the
-//!   creator's floor, so without this every forked slot would be sent on every sync.
+//!   our own events created since our last sync to it (the other members send theirs),
+//!   and everything it may lack again at its
+//!   [`FIRST_RESEND`]th silent sync, then after [`RESEND_GROWTH`] times as many, and so on
+//!   (intervals of at most [`MAX_RESEND`]), in case a message was lost. The resends then
+//!   cost a bounded amount per sync on average although each is the size of the graph:
+//!   without this, a member that never answers is sent our whole graph every time.
+//! * **Forked slots.** A member of a forked slot that its tip does not show is sent once,
+//!   and again only when an event of the message has it as a parent (the recipient may have
+//!   lost it, and cannot insert the child without it) or with a resend of everything. A
+//!   peer's tip does not show the fork members it received but did not build on, nor (the
+//!   graph's compaction) those at or above the creator's floor, so without this every
+//!   forked slot would be sent on every sync.
 //!
-//! Losing a message costs at most [`FULL_SYNC_INTERVAL`] syncs of delay: the recipient
-//! holds what it cannot insert yet until the next full sync brings the missing parents.
+//! A message lost on its way to a silent peer costs a delay until the next resend.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,8 +35,14 @@ use crate::error::Error;
 /// Syncs to a peer whose tip does not change before we send it only what is new.
 pub(crate) const SILENT_SYNCS_BEFORE_DELTAS: u32 = 2;
 
-/// Every this many syncs to a peer, send everything it may lack again.
-pub(crate) const FULL_SYNC_INTERVAL: u32 = 8;
+/// Silent syncs before the first resend to a silent peer.
+pub(crate) const FIRST_RESEND: u32 = 8;
+
+/// How much longer each interval between resends is than the previous one.
+pub(crate) const RESEND_GROWTH: u32 = 4;
+
+/// The longest interval between two resends.
+pub(crate) const MAX_RESEND: u32 = 1024;
 
 /// What we sent one peer.
 #[derive(Clone, Debug, Default)]
@@ -43,9 +53,9 @@ struct Sent {
     up_to: usize,
     /// Syncs since its tip last changed.
     silent_syncs: u32,
-    /// Syncs since the last full one.
-    since_full: u32,
-    /// Members of forked slots sent since the last full sync.
+    /// The silent sync at which everything is sent again.
+    next_full: u32,
+    /// Members of forked slots sent since the last resend of everything.
     fork_members: BTreeSet<EventIndex>,
 }
 
@@ -58,18 +68,28 @@ pub(crate) struct SyncMemory {
 impl SyncMemory {
     /// The events to send `peer` now, in insertion order (our new sync event, the last
     /// inserted, always among them), and what was sent is remembered.
-    pub(crate) fn select<T: Payload>(&mut self, graph: &Graph<T>, peer: PeerId) -> Vec<EventIndex> {
+    pub(crate) fn select<T: Payload>(
+        &mut self,
+        graph: &Graph<T>,
+        us: &PeerId,
+        peer: PeerId,
+    ) -> Vec<EventIndex> {
         let tip = graph.peer_index(&peer).and_then(|p| graph.tip(p));
-        let sent = self.peers.entry(peer).or_default();
-        sent.silent_syncs = if sent.tip == tip && sent.up_to > 0 {
-            sent.silent_syncs + 1
+        let sent = self.peers.entry(peer).or_insert_with(|| Sent {
+            next_full: FIRST_RESEND,
+            ..Sent::default()
+        });
+        if sent.tip == tip && sent.up_to > 0 {
+            sent.silent_syncs += 1;
         } else {
-            0
-        };
-        sent.since_full += 1;
-        let full = sent.since_full >= FULL_SYNC_INTERVAL;
+            sent.silent_syncs = 0;
+            sent.next_full = FIRST_RESEND;
+        }
+        let full = sent.silent_syncs == sent.next_full;
         if full {
-            sent.since_full = 0;
+            sent.next_full = sent
+                .next_full
+                .saturating_add((sent.next_full * (RESEND_GROWTH - 1)).min(MAX_RESEND));
             sent.fork_members.clear();
         }
         let from = if sent.silent_syncs >= SILENT_SYNCS_BEFORE_DELTAS && !full {
@@ -78,17 +98,35 @@ impl SyncMemory {
             0
         };
         let mut events = graph.events_to_send(&peer);
-        events.retain(|&at| {
-            if at.get() < from {
-                return false;
-            }
+        if from > 0 {
+            // Deltas carry our own new events only: every member sends its own, so a
+            // silent peer is not sent each event once by every member.
+            let ours = graph.peer_index(us);
+            events.retain(|&at| at.get() >= from && Some(graph.node(at).creator()) == ours);
+        }
+        // Children before parents: a forked slot's member goes the first time, and again
+        // whenever an event of this message has it as a parent (the recipient may have
+        // lost it, and could not insert the child without it).
+        let mut needed: BTreeSet<EventIndex> = BTreeSet::new();
+        let mut keep = vec![false; events.len()];
+        for (i, &at) in events.iter().enumerate().rev() {
             let node = graph.node(at);
-            if !graph.is_forked_slot(node.creator(), node.creator_index()) {
-                return true;
+            keep[i] = !graph.is_forked_slot(node.creator(), node.creator_index())
+                || needed.contains(&at)
+                || !sent.fork_members.contains(&at);
+            if keep[i] {
+                needed.extend(node.self_parent());
+                needed.extend(node.other_parent());
             }
-            // A forked slot's member: once per full-sync interval.
-            sent.fork_members.insert(at)
-        });
+        }
+        let mut kept = keep.iter();
+        events.retain(|_| kept.next().copied().unwrap_or(true));
+        for &at in &events {
+            let node = graph.node(at);
+            if graph.is_forked_slot(node.creator(), node.creator_index()) {
+                sent.fork_members.insert(at);
+            }
+        }
         sent.tip = tip;
         sent.up_to = graph.len();
         events

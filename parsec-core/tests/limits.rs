@@ -57,7 +57,8 @@ fn deliver(from: &mut Engine, to: &mut Engine, step: Step<String>) {
 }
 
 /// A member that never answers: after two syncs that found it silent, it gets only what
-/// is new since the last sync, and everything again on every eighth sync.
+/// is new since the last sync, and everything again at its 8th, 32nd, 128th, ... silent
+/// sync (growing intervals, so that the resends cost a bounded amount per sync on average).
 #[test]
 fn a_silent_member_gets_what_is_new_not_the_whole_graph() {
     let keys = keys(4);
@@ -72,19 +73,12 @@ fn a_silent_member_gets_what_is_new_not_the_whole_graph() {
         deliver(&mut a[0], peer, step);
     }
     let graph = engines[0].graph().len();
-    let sizes: Vec<usize> = (0..17)
+    let sizes: Vec<usize> = (0..130)
         .map(|_| events_sent(&engines[0].create_gossip(silent).unwrap()))
         .collect();
-    // Two full syncs, then only the new Requesting each time, with a full one as the
-    // eighth and the sixteenth sync.
-    assert!(sizes[0] > graph, "first sync: everything ({sizes:?})");
-    assert!(
-        sizes[1] > graph,
-        "second sync: everything again ({sizes:?})"
-    );
-    for (i, &size) in sizes.iter().enumerate().skip(2) {
-        if i % 8 == 7 {
-            assert!(size > graph, "sync {i} is a full one ({sizes:?})");
+    for (i, &size) in sizes.iter().enumerate() {
+        if matches!(i, 0 | 1 | 8 | 32 | 128) {
+            assert!(size > graph, "sync {i} sends everything ({sizes:?})");
         } else {
             assert_eq!(size, 1, "sync {i} carries only our new event ({sizes:?})");
         }
@@ -225,4 +219,84 @@ fn a_forked_slot_is_not_sent_again_to_a_peer_that_holds_it() {
     // Bob's new Request descends from Alice's Requesting, which holds both.
     let step = engines[0].create_gossip(bob).unwrap();
     assert!(!carries_fork(&step), "the forked slot was sent again");
+}
+
+/// A forked slot's member already sent goes again when an event of the message has it as
+/// a parent: the recipient may have lost it and could not insert the child without it.
+#[test]
+fn a_fork_member_goes_again_with_a_child_that_needs_it() {
+    let keys = keys(4);
+    let config = config(&keys);
+    let mut engines = start(&keys, &config);
+    let (bob, carol, dave) = (
+        *engines[1].our_id(),
+        *engines[2].our_id(),
+        *engines[3].our_id(),
+    );
+    let c: Vec<PackedEvent<String>> = engines[2]
+        .graph()
+        .iter()
+        .map(|n| n.event().packed().clone())
+        .collect();
+    let c1 = c.last().unwrap().hash().unwrap();
+    let fork = |recipient| {
+        forge(
+            &keys[2],
+            2,
+            Cause::Requesting {
+                self_parent: c1,
+                recipient,
+            },
+        )
+    };
+    let (c2a, c2b) = (fork(*engines[0].our_id()), fork(bob));
+    let mut events = c.clone();
+    events.extend([c2a.clone(), c2b.clone()]);
+    let _ = engines[0]
+        .handle_message(carol, WireMessage::Events { events })
+        .unwrap();
+    let contains = |step: &Step<String>, hash: EventHash| {
+        step.send.iter().any(|out| match &out.message {
+            WireMessage::Request { events } | WireMessage::Events { events } => {
+                events.iter().any(|e| e.hash().unwrap() == hash)
+            }
+            WireMessage::Response { .. } => false,
+        })
+    };
+    let (a, b) = (c2a.hash().unwrap(), c2b.hash().unwrap());
+    // The first sync to Bob carries both members; it is lost.
+    let step = engines[0].create_gossip(bob).unwrap();
+    assert!(contains(&step, a) && contains(&step, b));
+    // Dave builds on the second member, and Alice learns of it.
+    let d: Vec<PackedEvent<String>> = engines[3]
+        .graph()
+        .iter()
+        .map(|n| n.event().packed().clone())
+        .collect();
+    let d_tip = d.last().unwrap();
+    let child = forge(
+        &keys[3],
+        d_tip.content.index + 1,
+        Cause::Request {
+            self_parent: d_tip.hash().unwrap(),
+            other_parent: b,
+        },
+    );
+    let mut events = d.clone();
+    events.push(child.clone());
+    let _ = engines[0]
+        .handle_message(dave, WireMessage::Events { events })
+        .unwrap();
+    assert!(engines[0].graph().contains(&child.hash().unwrap()));
+    // The next sync carries Dave's event with the member it needs, not the other one.
+    let step = engines[0].create_gossip(bob).unwrap();
+    assert!(contains(&step, child.hash().unwrap()));
+    assert!(
+        contains(&step, b),
+        "the parent of an event sent goes with it"
+    );
+    assert!(
+        !contains(&step, a),
+        "a member nothing needs is not sent again"
+    );
 }
