@@ -1,12 +1,26 @@
-//! Interesting content (spec §6.3): per voter, a tally of the undecided votes in the
-//! ancestry of its latest sync event, and the content union of that event's chain.
+//! Interesting content (spec §6.3): per voter, tallies of the undecided votes in the
+//! ancestry of its latest sync events, one per branch it was last seen on.
+//!
+//! A tally describes the ancestry of one sync event `at` of its voter. The voter's next
+//! sync event on that chain extends it: it looks only at vote records it has not looked
+//! at. An event that does not follow any kept tally (its voter forked and came back to
+//! an older branch, or a fork floor moved, which can take counted votes away) gets a
+//! fresh tally, counted over the undecided records only. Up to [`BRANCH_TALLIES`] are kept
+//! per voter, the most recently used first, so a voter alternating between a few branches
+//! costs what a voter with one chain costs.
+//!
+//! A record of a forked creator that is not in the ancestry and does not extend the
+//! creator's latest event there never will be on this chain (a descendant reaching it
+//! would hold two of the creator's events at one index, and the graph stops tracking the
+//! creator there): it is dropped, not deferred, so a branch of votes that nobody builds on
+//! costs each event nothing.
 
 use std::collections::BTreeMap;
 
 use parsec_coin::CommonCoin;
 use parsec_graph::{EventIndex, Graph, ObservationKey, Payload, PeerIndex};
 
-use super::{Elections, KeyId, bit, hash_prefix, set_bit};
+use super::{Elections, KeyId, VoteRecord, bit, hash_prefix};
 
 /// What a voter's tally knows about one key.
 #[derive(Clone, Debug, Default)]
@@ -25,7 +39,10 @@ impl KeyTally {
     }
 }
 
-/// The undecided votes in the ancestry of a voter's latest evaluated sync event.
+/// Tallies kept per voter (one per branch a forking voter was recently on).
+const BRANCH_TALLIES: usize = 4;
+
+/// The undecided votes in the ancestry of one evaluated sync event of a voter.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Tally {
     /// Per creator: how many of its vote records have been looked at.
@@ -33,12 +50,9 @@ pub(super) struct Tally {
     /// Records looked at but not (yet) in the ancestry: only with forks.
     pub(super) deferred: Vec<usize>,
     pub(super) keys: BTreeMap<KeyId, KeyTally>,
-    /// Keys interesting by their votes and not yet in the voter's content union.
+    /// Keys interesting by their votes and not yet in the content union of `at`'s chain.
     /// (May hold a key twice; deduplicated when taken.)
     pub(super) ready: Vec<KeyId>,
-    /// The content union: the keys of the interesting events on the self-chain of `at`
-    /// (`at` included) in this election (bitset by key id).
-    pub(super) union: Vec<u64>,
     /// The event the tally describes the ancestry of.
     pub(super) at: Option<EventIndex>,
     /// The fork floors of `at` (the graph's compaction): votes at or above a creator's
@@ -47,81 +61,36 @@ pub(super) struct Tally {
 }
 
 impl<C: CommonCoin> Elections<C> {
-    /// Brings the voter's tally up to `event`'s ancestry and takes the keys that became
-    /// interesting (spec §6.3).
+    /// Brings a tally of the voter up to `event`'s ancestry and takes the keys that became
+    /// interesting (spec §6.3). `union` is the content union of `event`'s chain before it:
+    /// the keys of its creator's earlier interesting events on its own self-chain.
     pub(super) fn compute_content<T: Payload>(
         &mut self,
         graph: &Graph<T>,
         event: EventIndex,
         slot: usize,
+        union: &[u64],
     ) -> Vec<KeyId> {
         let own = self.voters.indices[slot];
         let parent = graph.node(event).self_sync_parent();
-        // The tally grows along its voter's chain of sync events. When this event does not
-        // follow the tally's (a voter that forked moves between branches), count afresh and
-        // rebuild the union from this event's own chain: what another branch saw or
-        // nominated must not count here.
-        // A fork floor that moved (rare: a lower fork came into the ancestry) may take
-        // counted votes away: count afresh too.
-        let same_floors = self.tallies[slot]
-            .floors
+        let floors: Vec<(PeerIndex, u64)> = graph.fork_floors(event).collect();
+        let kept = self.tallies[slot]
             .iter()
-            .copied()
-            .eq(graph.fork_floors(event));
-        if self.tallies[slot].at != parent || !same_floors {
-            let union = self.chain_union(graph, parent);
-            self.tallies[slot] = Tally {
-                union,
-                floors: graph.fork_floors(event).collect(),
-                ..Tally::default()
-            };
-        }
-        let tally = &mut self.tallies[slot];
-        tally.at = Some(event);
-        if tally.cursors.len() < self.by_creator.len() {
-            tally.cursors.resize(self.by_creator.len(), 0);
-        }
+            .position(|t| t.at.is_some() && t.at == parent && t.floors == floors);
         let mut fresh = std::mem::take(&mut self.scratch_fresh);
         fresh.clear();
-        tally.deferred.retain(|&id| {
-            if self.records[id].decided {
-                false
-            } else if graph.is_descendant_of(event, self.records[id].event) {
-                fresh.push(id);
-                false
-            } else {
-                true
+        let mut tally = match kept {
+            Some(i) => {
+                let mut tally = self.tallies[slot].remove(i);
+                self.extend_tally(graph, event, &mut tally, &mut fresh);
+                tally
             }
-        });
-        for (creator, ids) in self.by_creator.iter().enumerate() {
-            let cursor = &mut tally.cursors[creator];
-            if *cursor == ids.len() {
-                continue;
-            }
-            let peer = PeerIndex::from(creator);
-            let last = graph.last_ancestor(event, peer);
-            let forked = graph.has_forked(peer);
-            while let Some(&id) = ids.get(*cursor) {
-                let record = &self.records[id];
-                // Without forks a creator's votes arrive in index order and the ancestry
-                // holds exactly those up to `last`; with forks each is checked.
-                if !forked && last.is_none_or(|l| record.index > l) {
-                    break;
-                }
-                *cursor += 1;
-                if record.decided {
-                    continue;
-                }
-                if !forked || graph.is_descendant_of(event, record.event) {
-                    fresh.push(id);
-                } else {
-                    tally.deferred.push(id);
-                }
-            }
-        }
+            None => self.fresh_tally(graph, event, floors, &mut fresh),
+        };
+        tally.at = Some(event);
         for &id in &fresh {
             let record = self.records[id];
-            if record.decided || bit(&tally.union, record.key) {
+            if record.decided || bit(union, record.key) {
                 continue;
             }
             if let ObservationKey::Single(..) = self.keys[record.key as usize] {
@@ -158,6 +127,21 @@ impl<C: CommonCoin> Elections<C> {
             }
         }
         self.scratch_fresh = fresh;
+        let content = self.take_ready(graph, event, &mut tally);
+        let tallies = &mut self.tallies[slot];
+        tallies.insert(0, tally);
+        tallies.truncate(BRANCH_TALLIES);
+        content
+    }
+
+    /// The ready keys that are interesting at `event`, in content order, taken from the
+    /// tally.
+    fn take_ready<T: Payload>(
+        &self,
+        graph: &Graph<T>,
+        event: EventIndex,
+        tally: &mut Tally,
+    ) -> Vec<KeyId> {
         if tally.ready.is_empty() {
             return Vec::new();
         }
@@ -197,27 +181,100 @@ impl<C: CommonCoin> Elections<C> {
         tally.ready.retain(|id| !taken(id));
         for &(_, _, id) in &content {
             tally.keys.remove(&id);
-            set_bit(&mut tally.union, id);
         }
         content.into_iter().map(|(_, _, id)| id).collect()
     }
 
-    /// The content union of a chain: the keys of the meta-events of this election on the
-    /// self-sync chain ending at `from` (spec §6.3, pure in the chain). Only for a tally
-    /// counted afresh: at a voter's first evaluated event, or when it changes branch.
-    fn chain_union<T: Payload>(&self, graph: &Graph<T>, from: Option<EventIndex>) -> Vec<u64> {
-        let mut union = Vec::new();
-        let mut cursor = from;
-        // Meta-events below `cleared` belong to no election any more.
-        while let Some(at) = cursor.filter(|at| at.get() >= self.cleared) {
-            if let Some(meta) = self.meta.get(at.get()).and_then(Option::as_ref) {
-                for &key in &meta.content {
-                    set_bit(&mut union, key);
+    /// Whether a record of a forked creator that `event` does not reach may still come
+    /// into a later event's ancestry on this chain: only if it extends what `event` holds
+    /// of its creator, that is, the creator's latest event in `anc(event)` is its
+    /// self-ancestor (module docs).
+    fn may_come<T: Payload>(graph: &Graph<T>, event: EventIndex, record: &VoteRecord) -> bool {
+        if graph.descends_from_fork_of(event, record.creator) {
+            return false;
+        }
+        match graph.latest_ancestor(event, record.creator) {
+            None => true,
+            Some(latest) => {
+                let index = graph.node(latest).creator_index();
+                record.index > index && graph.self_ancestor_at(record.event, index) == Some(latest)
+            }
+        }
+    }
+
+    /// Extends `tally` (of `event`'s self-sync-parent) to `event`: the deferred records now
+    /// reached, and the records not looked at yet, into `fresh`.
+    fn extend_tally<T: Payload>(
+        &self,
+        graph: &Graph<T>,
+        event: EventIndex,
+        tally: &mut Tally,
+        fresh: &mut Vec<usize>,
+    ) {
+        if tally.cursors.len() < self.by_creator.len() {
+            tally.cursors.resize(self.by_creator.len(), 0);
+        }
+        tally.deferred.retain(|&id| {
+            let record = &self.records[id];
+            if record.decided {
+                false
+            } else if graph.is_descendant_of(event, record.event) {
+                fresh.push(id);
+                false
+            } else {
+                Self::may_come(graph, event, record)
+            }
+        });
+        for (creator, ids) in self.by_creator.iter().enumerate() {
+            let cursor = &mut tally.cursors[creator];
+            if *cursor == ids.len() {
+                continue;
+            }
+            let peer = PeerIndex::from(creator);
+            let last = graph.last_ancestor(event, peer);
+            let forked = graph.has_forked(peer);
+            while let Some(&id) = ids.get(*cursor) {
+                let record = &self.records[id];
+                // Without forks a creator's votes arrive in index order and the ancestry
+                // holds exactly those up to `last`; with forks each is checked.
+                if !forked && last.is_none_or(|l| record.index > l) {
+                    break;
+                }
+                *cursor += 1;
+                if record.decided {
+                    continue;
+                }
+                if !forked || graph.is_descendant_of(event, record.event) {
+                    fresh.push(id);
+                } else if Self::may_come(graph, event, record) {
+                    tally.deferred.push(id);
                 }
             }
-            cursor = graph.node(at).self_sync_parent();
         }
-        union
+    }
+
+    /// A tally of `event`'s ancestry counted afresh, over the undecided records only.
+    fn fresh_tally<T: Payload>(
+        &self,
+        graph: &Graph<T>,
+        event: EventIndex,
+        floors: Vec<(PeerIndex, u64)>,
+        fresh: &mut Vec<usize>,
+    ) -> Tally {
+        let mut tally = Tally {
+            cursors: self.by_creator.iter().map(Vec::len).collect(),
+            floors,
+            ..Tally::default()
+        };
+        for &id in &self.undecided_records {
+            let record = &self.records[id];
+            if graph.is_descendant_of(event, record.event) {
+                fresh.push(id);
+            } else if Self::may_come(graph, event, record) {
+                tally.deferred.push(id);
+            }
+        }
+        tally
     }
 
     /// The first interesting event of voter `p` as seen from `event` (spec §6.4, ours):

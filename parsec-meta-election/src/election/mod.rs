@@ -60,12 +60,11 @@
 //!
 //! ## Incremental evaluation
 //!
-//! Content is kept incremental: per voter we keep a tally of the undecided votes in the
-//! ancestry of its latest sync event (a cursor per creator over that creator's votes, which
-//! the creator's chain adds in index order) together with that event's content union, so
-//! each event only looks at votes it has not seen before. When a voter's next event does
-//! not follow the tally's event (it forked and moved to another branch), the tally is
-//! counted afresh and the union rebuilt from the new event's own chain. After a decision
+//! Content is kept incremental: per voter we keep tallies of the undecided votes in the
+//! ancestry of its latest sync events (a cursor per creator over that creator's votes,
+//! which the creator's chain adds in index order), one per branch it was recently on, and
+//! every meta-event carries its chain's content union, so each event only looks at votes
+//! it has not seen before (`content.rs`). After a decision
 //! with an unchanged voter set, meta-events before the old election's first observer keep
 //! their content minus the decided keys (the original's reuse procedure, §8.6); a changed
 //! voter set re-evaluates everything from the restart point (§8.5).
@@ -156,12 +155,6 @@ fn set_small_bit(set: &mut SmallVec<[u64; 1]>, slot: usize) {
     set[word] |= 1 << (slot % 64);
 }
 
-fn clear_bit(set: &mut [u64], id: KeyId) {
-    if let Some(word) = set.get_mut(id as usize / 64) {
-        *word &= !(1 << (id % 64));
-    }
-}
-
 fn set_bit(set: &mut Vec<u64>, id: KeyId) {
     let word = id as usize / 64;
     if set.len() <= word {
@@ -175,6 +168,10 @@ type List = Arc<[MetaVote]>;
 #[derive(Clone, Debug)]
 struct MetaEvent {
     content: Vec<KeyId>,
+    /// The content union of its chain up to it: the keys of its creator's interesting
+    /// events on its self-chain, itself included (bitset by key id; `None`: empty). Shared
+    /// along the chain; it may hold decided keys, which exclude nothing more.
+    union: Option<Arc<Vec<u64>>>,
     observer: Observer,
     lists: Option<Lists>,
     /// Voter slots whose first interesting event this event strongly sees (bitset), kept
@@ -228,7 +225,10 @@ pub struct Elections<C> {
     /// Per voter slot: its interesting events this election, on any branch, in insertion
     /// order (so, for a voter that never forked here, in index order).
     interesting: Vec<Vec<EventIndex>>,
-    tallies: Vec<Tally>,
+    /// Per voter slot: its tallies, most recently used first (`content`).
+    tallies: Vec<Vec<Tally>>,
+    /// The vote records not decided yet, in registration order.
+    undecided_records: BTreeSet<usize>,
     /// Set between a decision and the start of the next election.
     restart_pending: bool,
     /// Events evaluated so far (all positions below are evaluated).
@@ -291,7 +291,8 @@ impl<C: CommonCoin> Elections<C> {
             meta: Vec::new(),
             observers: Vec::new(),
             interesting: vec![Vec::new(); n],
-            tallies: vec![Tally::default(); n],
+            tallies: vec![Vec::new(); n],
+            undecided_records: BTreeSet::new(),
             restart_pending: false,
             evaluated: 0,
             cleared: 0,
@@ -426,6 +427,7 @@ impl<C: CommonCoin> Elections<C> {
             self.by_creator[creator].push(id);
             self.votes_of[key as usize].push(id);
             self.undecided.insert(key);
+            self.undecided_records.insert(id);
         }
         self.meta.push(None);
         self.evaluated += 1;
@@ -469,7 +471,7 @@ impl<C: CommonCoin> Elections<C> {
             self.voters = voters;
             self.th = Thresholds::new(n);
             self.interesting = vec![Vec::new(); n];
-            self.tallies = vec![Tally::default(); n];
+            self.tallies = vec![Vec::new(); n];
             for meta in &mut self.meta[restart.min(end)..] {
                 *meta = None;
             }
@@ -486,9 +488,9 @@ impl<C: CommonCoin> Elections<C> {
         for interesting in &mut self.interesting {
             interesting.clear();
         }
-        // The tallies' content unions need no rebuilding: every content kept below is the
-        // old content minus the decided keys, so each union is the old one minus those
-        // keys, which `conclude` already cleared.
+        // The content unions the meta-events carry need no rebuilding: every content kept
+        // below is the old content minus the decided keys, and a decided key in a union
+        // excludes nothing that is not excluded anyway.
         for position in restart..resume {
             let Some(meta) = self.meta[position].as_mut() else {
                 continue;
@@ -598,13 +600,28 @@ impl<C: CommonCoin> Elections<C> {
             }
         };
 
+        // The content union of this event's chain before it, from its self-sync-parent.
+        let parent_union: Option<Arc<Vec<u64>>> = self_sync_parent
+            .and_then(|s| self.meta.get(s.get()))
+            .and_then(Option::as_ref)
+            .and_then(|m| m.union.clone());
         let content = match kept {
             Some(content) => content,
-            None => self.compute_content(graph, event, slot),
+            None => {
+                let union = parent_union.as_deref().map_or(&[][..], Vec::as_slice);
+                self.compute_content(graph, event, slot, union)
+            }
         };
-        if !content.is_empty() {
+        let union = if content.is_empty() {
+            parent_union
+        } else {
             self.interesting[slot].push(event);
-        }
+            let mut union = parent_union.as_deref().cloned().unwrap_or_default();
+            for &key in &content {
+                set_bit(&mut union, key);
+            }
+            Some(Arc::new(union))
+        };
 
         let lists = match &observer {
             Observer::None => None,
@@ -621,6 +638,7 @@ impl<C: CommonCoin> Elections<C> {
         }
         self.meta[event.get()] = Some(MetaEvent {
             content,
+            union,
             observer,
             lists,
             strongly_seen,
@@ -736,6 +754,7 @@ impl<C: CommonCoin> Elections<C> {
             for &id in &records {
                 let record = &mut self.records[id];
                 record.decided = true;
+                self.undecided_records.remove(&id);
                 if let Some(slot) = self.voters.slot(record.creator) {
                     latest.push((slot, record.event));
                 }
@@ -745,10 +764,9 @@ impl<C: CommonCoin> Elections<C> {
             votes.push(latest.into_iter().map(|(_, event)| event).collect());
             self.decided[key as usize] = true;
         }
-        for tally in &mut self.tallies {
+        for tally in self.tallies.iter_mut().flatten() {
             for key in &ids {
                 tally.keys.remove(key);
-                clear_bit(&mut tally.union, *key);
             }
             tally.ready.retain(|key| !self.decided[*key as usize]);
         }

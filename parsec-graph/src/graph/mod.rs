@@ -24,6 +24,12 @@
 
 use std::collections::BTreeMap;
 
+mod summary;
+
+use summary::{New, Summary};
+
+// `Graph::self_ancestor_at` (O(log n) by jump pointers) is defined in `summary`.
+
 use crate::event::{CauseKind, Event};
 use crate::hashing::DigestMap;
 use crate::id::{EventHash, PeerId, PeerIndex};
@@ -48,163 +54,6 @@ impl EventIndex {
     }
 }
 
-/// Which members of forked slots an ancestry reaches. Absent in the common case.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct ForkSummary {
-    /// `(creator, index)` → sorted fork ids reached, only where that is not just `{0}`, and
-    /// only below the creator's floor.
-    slots: BTreeMap<(u32, u64), Vec<u32>>,
-    /// Sorted by creator: the creators of which the ancestry holds two members of one slot,
-    /// each with its floor, the lowest such index.
-    floors: Vec<(u32, u64)>,
-}
-
-/// The ancestry summary of one event (spec §3.3).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Summary {
-    /// Per creator: highest reachable index plus one; 0 when none is reachable.
-    last: Box<[u64]>,
-    forks: Option<Box<ForkSummary>>,
-}
-
-impl Summary {
-    fn last(&self, creator: u32) -> Option<u64> {
-        match self.last.get(creator as usize) {
-            Some(&plus_one) if plus_one > 0 => Some(plus_one - 1),
-            _ => None,
-        }
-    }
-
-    fn entry(&self, creator: u32, index: u64) -> Option<&[u32]> {
-        self.forks
-            .as_ref()
-            .and_then(|forks| forks.slots.get(&(creator, index)))
-            .map(Vec::as_slice)
-    }
-
-    /// Fork ids of `creator`'s slot `index` reached by this ancestry.
-    fn fork_ids_at(&self, creator: u32, index: u64, out: &mut Vec<u32>) {
-        match self.last(creator) {
-            Some(last) if last >= index => match self.entry(creator, index) {
-                Some(ids) => out.extend_from_slice(ids),
-                None => out.push(0),
-            },
-            _ => {}
-        }
-    }
-
-    /// The lowest index at which the ancestry holds two of `creator`'s events.
-    fn floor(&self, creator: u32) -> Option<u64> {
-        let floors = &self.forks.as_ref()?.floors;
-        floors
-            .binary_search_by_key(&creator, |&(c, _)| c)
-            .ok()
-            .map(|i| floors[i].1)
-    }
-
-    fn contains(&self, creator: u32, index: u64, fork_id: u32) -> bool {
-        if self.floor(creator).is_some_and(|floor| index >= floor) {
-            return false;
-        }
-        match self.last(creator) {
-            Some(last) if last >= index => match self.entry(creator, index) {
-                Some(ids) => ids.binary_search(&fork_id).is_ok(),
-                None => fork_id == 0,
-            },
-            _ => false,
-        }
-    }
-
-    fn forked_on(&self, creator: u32) -> bool {
-        self.floor(creator).is_some()
-    }
-
-    fn merge(
-        parents: [Option<&Summary>; 2],
-        creator: u32,
-        index: u64,
-        fork_id: u32,
-        peer_count: usize,
-    ) -> Summary {
-        let mut last = vec![0u64; peer_count].into_boxed_slice();
-        for parent in parents.iter().flatten() {
-            for (mine, theirs) in last.iter_mut().zip(parent.last.iter()) {
-                *mine = (*mine).max(*theirs);
-            }
-        }
-        // Max, not assignment: through its other-parent an event can reach a longer branch
-        // of its own creator's fork, and `last` means the highest index in the ancestry.
-        let own = &mut last[creator as usize];
-        *own = (*own).max(index + 1);
-
-        let any_forks = parents.iter().flatten().any(|p| p.forks.is_some());
-        let forks = if !any_forks && fork_id == 0 {
-            None
-        } else {
-            Self::merge_forks(parents, creator, index, fork_id)
-        };
-        Summary { last, forks }
-    }
-
-    fn merge_forks(
-        parents: [Option<&Summary>; 2],
-        creator: u32,
-        index: u64,
-        fork_id: u32,
-    ) -> Option<Box<ForkSummary>> {
-        // Floors: the lowest of the parents', lowered where the merge meets two members.
-        let mut floors: BTreeMap<u32, u64> = BTreeMap::new();
-        for forks in parents.iter().flatten().filter_map(|p| p.forks.as_ref()) {
-            for &(c, floor) in &forks.floors {
-                let entry = floors.entry(c).or_insert(floor);
-                *entry = (*entry).min(floor);
-            }
-        }
-        let mut keys: Vec<(u32, u64)> = parents
-            .iter()
-            .flatten()
-            .filter_map(|p| p.forks.as_ref())
-            .flat_map(|forks| forks.slots.keys().copied())
-            .collect();
-        if fork_id != 0 {
-            keys.push((creator, index));
-        }
-        keys.sort_unstable();
-        keys.dedup();
-
-        let mut slots = BTreeMap::new();
-        let mut ids = Vec::new();
-        // Ascending by creator, then index: the first forked slot of a creator found here
-        // is its new floor, and its later slots are then skipped.
-        for (c, i) in keys {
-            if floors.get(&c).is_some_and(|&floor| i >= floor) {
-                continue;
-            }
-            ids.clear();
-            for parent in parents.iter().flatten() {
-                parent.fork_ids_at(c, i, &mut ids);
-            }
-            if (c, i) == (creator, index) {
-                ids.push(fork_id);
-            }
-            ids.sort_unstable();
-            ids.dedup();
-            if ids.len() > 1 {
-                floors.insert(c, i);
-            } else if ids.as_slice() != [0] && !ids.is_empty() {
-                slots.insert((c, i), ids.clone());
-            }
-        }
-        if slots.is_empty() && floors.is_empty() {
-            return None;
-        }
-        Some(Box::new(ForkSummary {
-            slots,
-            floors: floors.into_iter().collect(),
-        }))
-    }
-}
-
 /// An inserted event with what the graph derived for it (spec §2.3).
 #[derive(Clone, Debug)]
 pub struct EventNode<T> {
@@ -217,6 +66,8 @@ pub struct EventNode<T> {
     other_parent: Option<EventIndex>,
     self_sync_parent: Option<EventIndex>,
     vote_run: u32,
+    /// Skew-binary jump pointer along the self-chain (`summary`).
+    jump: EventIndex,
     summary: Summary,
 }
 
@@ -449,7 +300,6 @@ impl<T: Payload> Graph<T> {
         };
         let position = EventIndex(u32::try_from(self.nodes.len()).map_err(|_| InsertError::Full)?);
         let creator = self.register_peer(*event.creator())?;
-        let peer_count = self.peers.len();
         let slot = event.index();
         let entry = &mut self.peers[creator.get()];
 
@@ -485,16 +335,17 @@ impl<T: Payload> Graph<T> {
             entry.tip = Some(position);
         }
 
-        let summary = Summary::merge(
-            [
-                self_parent.map(|p| &self.nodes[p.get()].summary),
-                other_parent.map(|p| &self.nodes[p.get()].summary),
-            ],
-            creator.0,
-            slot,
-            fork_id,
-            peer_count,
+        let summary = self.merge_summary(
+            [self_parent, other_parent],
+            New {
+                position,
+                creator: creator.0,
+                index: slot,
+                fork_id,
+                self_parent,
+            },
         );
+        let jump = self.jump_for(self_parent, position);
         let self_sync_parent = self_parent.and_then(|p| {
             let parent = &self.nodes[p.get()];
             if parent.kind.is_sync() {
@@ -519,6 +370,7 @@ impl<T: Payload> Graph<T> {
             other_parent,
             self_sync_parent,
             vote_run,
+            jump,
             summary,
         });
         Ok(Inserted::New {
@@ -618,22 +470,6 @@ impl<T> Graph<T> {
         members
     }
 
-    fn slot_member(&self, peer: u32, index: u64, fork_id: u32) -> Option<EventIndex> {
-        let entry = self.peers.get(peer as usize)?;
-        if fork_id == 0 {
-            usize::try_from(index)
-                .ok()
-                .and_then(|i| entry.slots.get(i))
-                .copied()
-        } else {
-            entry
-                .extra
-                .get(&index)
-                .and_then(|extra| extra.get(fork_id as usize - 1))
-                .copied()
-        }
-    }
-
     /// Whether `peer` has ever forked in this graph.
     pub fn has_forked(&self, peer: PeerIndex) -> bool {
         self.peers
@@ -674,24 +510,15 @@ impl<T> Graph<T> {
 
     /// `X ⪰ Y`: `Y` is `X` or one of its ancestors, except that when `X` descends from a
     /// fork of `Y`'s creator, `Y` counts only if it lies below that creator's floor in
-    /// `anc(X)` (module docs: compaction above a fork). O(1).
+    /// `anc(X)` (module docs: compaction above a fork). O(1) for a creator that never
+    /// forked, O(log n) for one that did.
     pub fn is_descendant_of(&self, x: EventIndex, y: EventIndex) -> bool {
-        if x == y {
-            return true;
-        }
-        let target = &self.nodes[y.get()];
-        self.nodes[x.get()]
-            .summary
-            .contains(target.creator.0, target.event.index(), target.fork_id)
+        x == y || self.reaches(&self.nodes[x.get()].summary, y)
     }
 
     /// Whether `anc(X)` holds two events of any one creator with the same index.
     pub fn has_forks_in_ancestry(&self, x: EventIndex) -> bool {
-        self.nodes[x.get()]
-            .summary
-            .forks
-            .as_ref()
-            .is_some_and(|forks| !forks.floors.is_empty())
+        self.nodes[x.get()].summary.floors().next().is_some()
     }
 
     /// Whether `anc(X)` holds two events of `peer` with the same index.
@@ -709,32 +536,20 @@ impl<T> Graph<T> {
     pub fn fork_floors(&self, x: EventIndex) -> impl Iterator<Item = (PeerIndex, u64)> + '_ {
         self.nodes[x.get()]
             .summary
-            .forks
-            .iter()
-            .flat_map(|forks| forks.floors.iter().map(|&(c, f)| (PeerIndex(c), f)))
+            .floors()
+            .map(|(c, f)| (PeerIndex(c), f))
     }
 
     /// `sees(X, Y)`: `X ⪰ Y` and `X` does not descend from a fork of `Y`'s creator (spec §3.4).
     pub fn sees(&self, x: EventIndex, y: EventIndex) -> bool {
-        let target = &self.nodes[y.get()];
         let summary = &self.nodes[x.get()].summary;
-        summary.contains(target.creator.0, target.event.index(), target.fork_id)
-            && !summary.forked_on(target.creator.0)
+        !summary.forked_on(self.nodes[y.get()].creator.0) && self.reaches(summary, y)
     }
 
     /// The event of `peer` at `index` in `anc(X)`, when exactly one is there (and it lies
     /// below `peer`'s floor, if `X` descends from a fork of `peer`).
     pub fn ancestor_at(&self, x: EventIndex, peer: PeerIndex, index: u64) -> Option<EventIndex> {
-        let summary = &self.nodes[x.get()].summary;
-        if summary.last(peer.0)? < index || summary.floor(peer.0).is_some_and(|f| index >= f) {
-            return None;
-        }
-        let fork_id = match summary.entry(peer.0, index) {
-            None => 0,
-            Some([only]) => *only,
-            Some(_) => return None,
-        };
-        self.slot_member(peer.0, index, fork_id)
+        self.reached_at(&self.nodes[x.get()].summary, peer.0, index)
     }
 
     /// The event of `peer` at `last_X[peer]`, unless `X` descends from a fork of `peer`.
@@ -822,17 +637,11 @@ impl<T> Graph<T> {
                     out.extend_from_slice(extra);
                 } else if known.last(p).is_some() {
                     // Fork evidence below what it knows: it may hold only one side. Send
-                    // the members its tip's ancestry lacks (fork id 0 is the slot's first
-                    // member, the others follow in order), so that a forked slot costs
+                    // the members its tip's ancestry lacks, so that a forked slot costs
                     // each sync nothing once it holds all of it.
-                    if let Ok(s) = usize::try_from(slot)
-                        && !known.contains(p, slot, 0)
-                    {
-                        out.push(entry.slots[s]);
-                    }
-                    for (i, &member) in extra.iter().enumerate() {
-                        let fork_id = u32::try_from(i + 1).unwrap_or(u32::MAX);
-                        if !known.contains(p, slot, fork_id) {
+                    let first = usize::try_from(slot).ok().and_then(|s| entry.slots.get(s));
+                    for &member in first.into_iter().chain(extra.iter()) {
+                        if !self.reaches(known, member) {
                             out.push(member);
                         }
                     }
