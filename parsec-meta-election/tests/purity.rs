@@ -354,8 +354,8 @@ fn sweep(p: Params, seeds: std::ops::Range<u64>) {
     for seed in seeds {
         match std::panic::catch_unwind(|| check(seed, p)) {
             Ok(Ok((_, decided))) => total_decided += decided,
-            Ok(Err(e)) => failures.push(e),
-            Err(_) => failures.push(format!("seed {seed}: panicked")),
+            Ok(Err(e)) => failures.push(format!("PARSEC_SEED={seed}: {e}")),
+            Err(_) => failures.push(format!("PARSEC_SEED={seed}: panicked")),
         }
     }
     eprintln!("{p:?}: decided groups (min over peers) summed: {total_decided}");
