@@ -86,7 +86,7 @@ fn order_catches_bad_numbering_and_repeats() {
     let keys = keys(4);
     let all: Vec<&SecretKey> = keys.iter().collect();
     let g = block(&genesis(&ids(&keys)), &all, 0, 0, 0);
-    let mut check = Order::new(ConsensusMode::Supermajority, 2);
+    let mut check = Order::new(ConsensusMode::Supermajority, 2, true);
     // Genesis must come first.
     assert!(
         check

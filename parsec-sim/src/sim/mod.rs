@@ -287,7 +287,11 @@ impl Simulation {
             transport: transport::Transport::new(schedule.network, transport_rng),
             liveness_rng,
             agreement: Agreement::new(mode),
-            order: Order::new(mode, n),
+            order: Order::new(
+                mode,
+                n,
+                mode == ConsensusMode::Supermajority || schedule.adversaries.is_empty(),
+            ),
             validity: Validity::new(mode, &ids),
             termination: Termination::new(mode, n),
             same_meta: SameMetaEvent::new(),

@@ -3,7 +3,10 @@
 //! # How it works
 //!
 //! For each honest peer, in output order: block `k` carries sequence number `k`; the first
-//! block is the genesis group; positions count up from 0 within an election and restart at
+//! block is the genesis group (unless a Byzantine voter runs in `Single` mode: one that
+//! forks its genesis vote away from some events lets a single-vote payload become
+//! interesting before the genesis group has its supermajority, and both honest sides
+//! then agree on a group that starts with that payload); positions count up from 0 within an election and restart at
 //! 0 when a later election starts (elections never go back); and no [`BlockKey`] is output
 //! twice (no payload twice in `Supermajority` mode, no (payload, voter) twice in `Single`).
 
@@ -25,14 +28,17 @@ struct PeerOrder {
 #[derive(Clone, Debug)]
 pub struct Order {
     mode: ConsensusMode,
+    genesis_first: bool,
     peers: Vec<PeerOrder>,
 }
 
 impl Order {
-    /// A check for `peers` peers deciding in `mode`.
-    pub fn new(mode: ConsensusMode, peers: usize) -> Self {
+    /// A check for `peers` peers deciding in `mode`; `genesis_first` asks for the genesis
+    /// group as every peer's first block.
+    pub fn new(mode: ConsensusMode, peers: usize, genesis_first: bool) -> Self {
         Order {
             mode,
+            genesis_first,
             peers: vec![PeerOrder::default(); peers],
         }
     }
@@ -47,8 +53,13 @@ impl Order {
         if block.sequence != k {
             return fail(format!("block {k} has sequence number {}", block.sequence));
         }
-        if k == 0 && !matches!(block.payload, Observation::Genesis { .. }) {
-            return fail("the first block is not the genesis group".to_string());
+        if k == 0 && self.genesis_first && !matches!(block.payload, Observation::Genesis { .. }) {
+            return fail(format!(
+                "the first block is not the genesis group but {} (election {}, position {})",
+                super::short_payload(&block.payload),
+                block.election,
+                block.position
+            ));
         }
         let expected_position = match state.last {
             None => 0,
