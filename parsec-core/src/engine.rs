@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use parsec_coin::CommonCoin;
 use parsec_graph::{
-    Cause, CauseKind, ConsensusMode, Event, EventContent, EventError, EventHash, EventIndex, Graph,
+    Cause, ConsensusMode, Event, EventContent, EventError, EventHash, EventIndex, Graph,
     InsertError, Inserted, KeyCache, Observation, ObservationKey, PackedEvent, Payload, PeerId,
     SecretKey, Vote, WireMessage, encoding, wire,
 };
@@ -393,10 +393,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         let Some((last, last_hash)) = self.receive_sync(&mut step, sender, events)? else {
             return Ok(step);
         };
-        let node = self.graph.node(last);
-        let proper = *self.graph.peer_id(node.creator()) == sender
-            && matches!(node.event().cause(), Cause::Requesting { recipient, .. } if *recipient == self.our_id);
-        if !proper {
+        if !sync::is_request_to(&self.graph, last, &sender, &self.our_id) {
             step.fault(sender, None, FaultKind::InvalidMessage);
             return Ok(step);
         }
@@ -425,23 +422,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         let Some((last, last_hash)) = self.receive_sync(&mut step, sender, events)? else {
             return Ok(step);
         };
-        // L's nearest sync self-ancestor must be a Request answering a Requesting of ours.
-        let node = self.graph.node(last);
-        let sync = if node.is_sync() {
-            Some(last)
-        } else {
-            node.self_sync_parent()
-        };
-        let answered = sync.and_then(|s| {
-            let request = self.graph.node(s);
-            let Cause::Request { other_parent, .. } = request.event().cause() else {
-                return None;
-            };
-            let requesting = self.graph.node(self.graph.index_of(other_parent)?);
-            let ours = *self.graph.peer_id(requesting.creator()) == self.our_id
-                && requesting.kind() == CauseKind::Requesting;
-            (ours && *self.graph.peer_id(request.creator()) == sender).then(|| *request.hash())
-        });
+        let answered = sync::request_answered(&self.graph, last, &sender, &self.our_id);
         let Some(request_hash) = answered else {
             step.fault(sender, None, FaultKind::InvalidMessage);
             return Ok(step);

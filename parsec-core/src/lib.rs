@@ -62,7 +62,7 @@ mod engine;
 mod error;
 mod future;
 mod peers;
-mod sync;
+pub mod sync;
 
 pub use block::Block;
 pub use config::{COIN_SHARE_BYTES, Config, EVENT_OVERHEAD_BYTES};

@@ -1,5 +1,7 @@
-//! What a sync sends (spec §4.2), with a memory per peer so that one member cannot make us
-//! send the same events again and again.
+//! The sync protocol's rules that more than the engine needs: which message a received
+//! one answers (spec §4.4 and §4.5, step 4), for the engine and for hand-driven peers in
+//! tests and simulations, and what a sync sends (spec §4.2), with a memory per peer so that
+//! one member cannot make us send the same events again and again.
 //!
 //! # How it works
 //!
@@ -26,11 +28,45 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use parsec_graph::{
-    EventIndex, Graph, PackedEvent, Payload, PeerId, WireLimits, WireMessage, encoding,
+    Cause, CauseKind, EventHash, EventIndex, Graph, PackedEvent, Payload, PeerId, WireLimits,
+    WireMessage, encoding,
 };
 
 use crate::engine::Outgoing;
 use crate::error::Error;
+
+/// Whether `last`, the inserted last event of a request from `sender`, is a `Requesting` by
+/// `sender` addressed to `us`: the request we answer (spec §4.4 step 4).
+pub fn is_request_to<T>(graph: &Graph<T>, last: EventIndex, sender: &PeerId, us: &PeerId) -> bool {
+    let node = graph.node(last);
+    *graph.peer_id(node.creator()) == *sender
+        && matches!(node.event().cause(), Cause::Requesting { recipient, .. } if recipient == us)
+}
+
+/// The `Request` that a response from `sender` ending with the inserted `last` answers:
+/// `last`'s nearest sync self-ancestor (itself if a sync event) must be a `Request` by
+/// `sender` whose other-parent is a `Requesting` by `us` (spec §4.5 step 4).
+pub fn request_answered<T>(
+    graph: &Graph<T>,
+    last: EventIndex,
+    sender: &PeerId,
+    us: &PeerId,
+) -> Option<EventHash> {
+    let node = graph.node(last);
+    let sync = if node.is_sync() {
+        last
+    } else {
+        node.self_sync_parent()?
+    };
+    let request = graph.node(sync);
+    let Cause::Request { other_parent, .. } = request.event().cause() else {
+        return None;
+    };
+    let requesting = graph.node(graph.index_of(other_parent)?);
+    let ours =
+        *graph.peer_id(requesting.creator()) == *us && requesting.kind() == CauseKind::Requesting;
+    (ours && *graph.peer_id(request.creator()) == *sender).then(|| *request.hash())
+}
 
 /// Syncs to a peer whose tip does not change before we send it only what is new.
 pub(crate) const SILENT_SYNCS_BEFORE_DELTAS: u32 = 2;

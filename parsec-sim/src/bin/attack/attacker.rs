@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 
 use anyhow::Context;
 use parsec_coin::ParityCoin;
-use parsec_core::Config;
+use parsec_core::{Config, sync};
 use parsec_graph::{
-    Cause, CauseKind, EventContent, EventHash, Observation, PackedEvent, PeerId, SecretKey, Vote,
-    WireMessage, wire,
+    Cause, EventContent, EventHash, Observation, PackedEvent, PeerId, SecretKey, Vote, WireMessage,
+    wire,
 };
 use parsec_sim::sim::peer_key;
 
@@ -198,12 +198,10 @@ impl Attacker {
         let Some(at) = graph.index_of(&last) else {
             return Ok(Vec::new());
         };
-        let node = graph.node(at);
-        let by_sender = *graph.peer_id(node.creator()) == from_id;
         if request {
-            let to_us = matches!(node.event().cause(),
-                Cause::Requesting { recipient, .. } if *recipient == self.id);
-            if !by_sender || !to_us || !self.answered_requests.insert(last) {
+            if !sync::is_request_to(graph, at, &from_id, &self.id)
+                || !self.answered_requests.insert(last)
+            {
                 return Ok(Vec::new());
             }
             self.create(|self_parent| Cause::Request {
@@ -212,30 +210,14 @@ impl Attacker {
             })?;
             return self.messages(from, Last::Response, &BTreeSet::new());
         }
-        if response {
-            let sync = if node.is_sync() {
-                Some(at)
-            } else {
-                node.self_sync_parent()
-            };
-            let answered = sync.and_then(|s| {
-                let request = graph.node(s);
-                let Cause::Request { other_parent, .. } = request.event().cause() else {
-                    return None;
-                };
-                let requesting = graph.node(graph.index_of(other_parent)?);
-                let ours = *graph.peer_id(requesting.creator()) == self.id
-                    && requesting.kind() == CauseKind::Requesting;
-                (ours && *graph.peer_id(request.creator()) == from_id).then(|| *request.hash())
-            });
-            if let Some(request) = answered
-                && self.answered_responses.insert(request)
-            {
-                self.create(|self_parent| Cause::Response {
-                    self_parent,
-                    other_parent: last,
-                })?;
-            }
+        if response
+            && let Some(request) = sync::request_answered(graph, at, &from_id, &self.id)
+            && self.answered_responses.insert(request)
+        {
+            self.create(|self_parent| Cause::Response {
+                self_parent,
+                other_parent: last,
+            })?;
         }
         Ok(Vec::new())
     }

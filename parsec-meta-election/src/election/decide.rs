@@ -1,0 +1,158 @@
+//! Deciding (spec §8.1 to §8.3): the decision at an event, the decided set from the
+//! nominations of the candidates decided `true`, and what a decision leaves behind.
+
+use std::collections::BTreeMap;
+
+use parsec_coin::CommonCoin;
+use parsec_graph::{EventIndex, Graph, ObservationKey, Payload};
+
+use super::{Decision, Elections, KeyId, Observer, group_hash};
+use crate::metavote::MetaVote;
+
+impl<C: CommonCoin> Elections<C> {
+    /// The decision at `event`, if any (spec §8.1, §8.2).
+    pub(super) fn decide_at<T: Payload>(
+        &mut self,
+        graph: &Graph<T>,
+        event: EventIndex,
+    ) -> Option<Decision> {
+        let creator = graph.node(event).creator();
+        let keys = if self.voters.len() == 1 {
+            if self.voters.indices[0] != creator {
+                return None;
+            }
+            let first = self.first_interesting(graph, event, 0)?;
+            self.meta[first.get()].as_ref()?.content.clone()
+        } else {
+            let lists = self.meta[event.get()].as_ref()?.lists.as_ref()?;
+            let mut yes = Vec::new();
+            for list in lists.per_candidate.iter() {
+                list.last()?.decision()?;
+            }
+            for (p, list) in lists.per_candidate.iter().enumerate() {
+                if list.last().and_then(MetaVote::decision) == Some(true) {
+                    yes.push(p);
+                }
+            }
+            self.decided_set(graph, event, &yes)
+        };
+        if keys.is_empty() {
+            // Impossible by §8.2; never start an election on it.
+            debug_assert!(false, "empty decided set at {event:?}");
+            tracing::error!(?event, "empty decided set: no decision taken");
+            return None;
+        }
+        Some(self.conclude(event, keys))
+    }
+
+    /// The nomination of candidate `p`, decided `true` at `at`: the first interesting event
+    /// of `p` that an observer in `anc(at)` strongly saw. Every observer anywhere that
+    /// strongly saw a first interesting event of `p` saw the same one (crate docs), so this
+    /// does not depend on which observer is found.
+    fn nomination<T: Payload>(
+        &self,
+        graph: &Graph<T>,
+        at: EventIndex,
+        p: usize,
+    ) -> Option<EventIndex> {
+        self.observers
+            .iter()
+            .filter(|&&observer| graph.is_descendant_of(at, observer))
+            .find_map(|observer| {
+                let meta = self.meta[observer.get()].as_ref()?;
+                let Observer::This(observees) = &meta.observer else {
+                    return None;
+                };
+                let found = observees.binary_search_by_key(&(p as u32), |o| o.0).ok()?;
+                Some(observees[found].1)
+            })
+    }
+
+    /// Merges the nominations of the candidates decided `true` at `at` (spec §8.2).
+    fn decided_set<T: Payload>(
+        &self,
+        graph: &Graph<T>,
+        at: EventIndex,
+        yes: &[usize],
+    ) -> Vec<KeyId> {
+        // key -> (smallest position, number of lists)
+        let mut merged: BTreeMap<KeyId, (usize, usize)> = BTreeMap::new();
+        for &p in yes {
+            let Some(first) = self.nomination(graph, at, p) else {
+                // Impossible: `true` only ever enters a list from an observer that
+                // strongly saw the candidate (crate docs).
+                debug_assert!(false, "candidate {p} decided true without an observee");
+                tracing::error!(?at, candidate = p, "decided true without a nomination");
+                continue;
+            };
+            let Some(meta) = self.meta[first.get()].as_ref() else {
+                continue;
+            };
+            for (position, key) in meta.content.iter().enumerate() {
+                let entry = merged.entry(*key).or_insert((position, 0));
+                entry.0 = entry.0.min(position);
+                entry.1 += 1;
+            }
+        }
+        let mut keys: Vec<(usize, std::cmp::Reverse<usize>, ObservationKey, KeyId)> = merged
+            .into_iter()
+            .map(|(id, (position, count))| {
+                (
+                    position,
+                    std::cmp::Reverse(count),
+                    self.keys[id as usize],
+                    id,
+                )
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|(_, _, _, id)| id).collect()
+    }
+
+    /// Records the decision and leaves the election waiting for its successor.
+    fn conclude(&mut self, at: EventIndex, ids: Vec<KeyId>) -> Decision {
+        let mut votes = Vec::with_capacity(ids.len());
+        let mut first_votes = Vec::with_capacity(ids.len());
+        for &key in &ids {
+            self.undecided.remove(&key);
+            let records = std::mem::take(&mut self.votes_of[key as usize]);
+            first_votes.push(records.first().map(|&first| self.records[first].event));
+            // One vote per voter of this election: its latest inserted, in voter order.
+            let mut latest: Vec<(usize, EventIndex)> = Vec::with_capacity(records.len());
+            for &id in &records {
+                let record = &mut self.records[id];
+                record.decided = true;
+                self.undecided_records.remove(&id);
+                if let Some(slot) = self.voters.slot(record.creator) {
+                    latest.push((slot, record.event));
+                }
+            }
+            latest.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+            latest.dedup_by_key(|(slot, _)| *slot);
+            votes.push(latest.into_iter().map(|(_, event)| event).collect());
+            self.decided[key as usize] = true;
+        }
+        for tally in self.tallies.iter_mut().flatten() {
+            for key in &ids {
+                tally.keys.remove(key);
+            }
+            tally.ready.retain(|key| !self.decided[*key as usize]);
+        }
+        let decided = &self.decided;
+        for meta in self.meta[self.cleared..].iter_mut().flatten() {
+            meta.content.retain(|&key| !decided[key as usize]);
+        }
+        let keys: Vec<ObservationKey> = ids.iter().map(|&id| self.keys[id as usize]).collect();
+        self.previous_group_hash = group_hash(&keys);
+        self.decided_groups += 1;
+        self.restart_pending = true;
+        Decision {
+            election: self.election,
+            at,
+            keys,
+            votes,
+            first_votes,
+            voters: self.voters.ids.clone(),
+        }
+    }
+}
