@@ -69,16 +69,16 @@ pub fn request_answered<T>(
 }
 
 /// Syncs to a peer whose tip does not change before we send it only what is new.
-pub(crate) const SILENT_SYNCS_BEFORE_DELTAS: u32 = 2;
+pub const SILENT_SYNCS_BEFORE_DELTAS: u32 = 2;
 
 /// Silent syncs before the first resend to a silent peer.
-pub(crate) const FIRST_RESEND: u32 = 8;
+pub const FIRST_RESEND: u32 = 8;
 
 /// How much longer each interval between resends is than the previous one.
-pub(crate) const RESEND_GROWTH: u32 = 4;
+pub const RESEND_GROWTH: u32 = 4;
 
 /// The longest interval between two resends.
-pub(crate) const MAX_RESEND: u32 = 1024;
+pub const MAX_RESEND: u32 = 1024;
 
 /// What we sent one peer.
 #[derive(Clone, Debug, Default)]
