@@ -140,29 +140,34 @@ impl SyncMemory {
             let ours = graph.peer_index(us);
             events.retain(|&at| at.get() >= from && Some(graph.node(at).creator()) == ours);
         }
-        // Children before parents: a forked slot's member goes the first time, and again
-        // whenever an event of this message has it as a parent (the recipient may have
-        // lost it, and could not insert the child without it).
-        let mut needed: BTreeSet<EventIndex> = BTreeSet::new();
-        let mut keep = vec![false; events.len()];
-        for (i, &at) in events.iter().enumerate().rev() {
+        let forked = |at: EventIndex| {
             let node = graph.node(at);
-            keep[i] = !graph.is_forked_slot(node.creator(), node.creator_index())
-                || needed.contains(&at)
-                || !sent.fork_members.contains(&at);
-            if keep[i] {
-                needed.extend(node.self_parent());
-                needed.extend(node.other_parent());
+            graph.is_forked_slot(node.creator(), node.creator_index())
+        };
+        // Only when some member was sent before is there anything to leave out (the
+        // common case, no forks at all, costs one pass).
+        if events
+            .iter()
+            .any(|&at| sent.fork_members.contains(&at) && forked(at))
+        {
+            // Children before parents: a forked slot's member goes the first time, and
+            // again whenever an event of this message has it as a parent (the recipient
+            // may have lost it, and could not insert the child without it).
+            let mut needed: BTreeSet<EventIndex> = BTreeSet::new();
+            let mut keep = vec![false; events.len()];
+            for (i, &at) in events.iter().enumerate().rev() {
+                keep[i] = !forked(at) || needed.contains(&at) || !sent.fork_members.contains(&at);
+                if keep[i] {
+                    let node = graph.node(at);
+                    needed.extend(node.self_parent());
+                    needed.extend(node.other_parent());
+                }
             }
+            let mut kept = keep.iter();
+            events.retain(|_| kept.next().copied().unwrap_or(true));
         }
-        let mut kept = keep.iter();
-        events.retain(|_| kept.next().copied().unwrap_or(true));
-        for &at in &events {
-            let node = graph.node(at);
-            if graph.is_forked_slot(node.creator(), node.creator_index()) {
-                sent.fork_members.insert(at);
-            }
-        }
+        sent.fork_members
+            .extend(events.iter().copied().filter(|&at| forked(at)));
         sent.tip = tip;
         sent.up_to = graph.len();
         events
