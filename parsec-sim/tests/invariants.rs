@@ -251,7 +251,12 @@ fn quiet_catches_faults_and_warnings() {
         captured.samples
     );
     assert!(quiet::check_logs(false, &captured).is_err());
-    assert!(quiet::check_logs(true, &captured).is_ok());
+    // With adversaries a warning is expected, an error never.
+    assert!(quiet::check_logs(true, &captured).is_err());
+    let warned = LogCapture::new();
+    warned.scope(|| tracing::warn!("a peer fault"));
+    assert!(quiet::check_logs(true, &warned.captured()).is_ok());
+    assert!(quiet::check_logs(false, &warned.captured()).is_err());
     // Other threads' logs are not counted.
     let other = LogCapture::new();
     other.scope(|| {

@@ -79,9 +79,10 @@ impl<C: CommonCoin> Elections<C> {
         let mut merged: BTreeMap<KeyId, (usize, usize)> = BTreeMap::new();
         for &p in yes {
             let Some(first) = self.nomination(graph, at, p) else {
-                // Impossible: `true` only ever enters a list from an observer that
-                // strongly saw the candidate (crate docs).
-                debug_assert!(false, "candidate {p} decided true without an observee");
+                // Impossible while fewer than a third of the voters are faulty: `true` only
+                // ever enters a list from an observer that strongly saw the candidate (crate
+                // docs). Beyond that bound a peer could cause it, so it is logged, not
+                // asserted; simulations fail on any error logged.
                 tracing::error!(?at, candidate = p, "decided true without a nomination");
                 continue;
             };

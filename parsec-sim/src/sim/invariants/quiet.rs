@@ -156,16 +156,24 @@ pub fn check_fault(
     Ok(())
 }
 
-/// Checks what was logged in a run: nothing at `warn` or above without adversaries.
+/// Checks what was logged in a run: no error ever, and nothing at `warn` or above without
+/// adversaries.
 pub fn check_logs(adversarial: bool, captured: &Captured) -> Result<(), Violation> {
-    if !adversarial && (captured.warnings > 0 || captured.errors > 0) {
+    // Errors mark internal inconsistencies, which no adversary within the fault bound may
+    // cause; warnings (peer faults) are expected with adversaries.
+    if captured.errors > 0 || (!adversarial && captured.warnings > 0) {
         return Err(Violation::new(
             Invariant::Quiet,
             None,
             format!(
-                "{} warnings and {} errors logged in a run without adversaries: {}",
+                "{} warnings and {} errors logged ({}): {}",
                 captured.warnings,
                 captured.errors,
+                if adversarial {
+                    "errors are never expected"
+                } else {
+                    "a run without adversaries"
+                },
                 captured.samples.join(" | ")
             ),
         ));
