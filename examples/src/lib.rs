@@ -698,7 +698,7 @@ impl Observer for DotDumper {
             let name = |id: &PeerId| round.name_of(id).to_string();
             let options = DotOptions {
                 our_id: Some(*engine.our_id()),
-                consensus_mode: engine.consensus_mode(),
+                consensus_mode: engine.config().consensus_mode,
                 name: &name,
             };
             let path = self

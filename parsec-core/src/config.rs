@@ -2,7 +2,7 @@
 
 use parsec_graph::{ConsensusMode, EventLimits, PeerSet, WireLimits};
 
-use crate::Error;
+use crate::error::ConfigError;
 
 /// Encoded bytes of a vote event and its message beyond the observation itself: message tag
 /// and event count, creator, index, cause tag, self-parent, vote signature, coin-share
@@ -59,47 +59,58 @@ impl Config {
         }
     }
 
-    /// Checks that the configuration is usable.
-    pub fn validate(&self) -> Result<(), Error> {
+    /// Checks that the configuration is usable; the error names the setting at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.genesis_group.is_empty() {
-            return Err(Error::Config("the genesis group is empty"));
+            return Err(ConfigError::EmptyGenesisGroup);
         }
         if self.wire_limits.validate().is_err() {
-            return Err(Error::Config(
-                "wire limits are zero or above the decoder's ceiling",
-            ));
+            return Err(ConfigError::WireLimits {
+                max_message_bytes: self.wire_limits.max_message_bytes,
+                max_events_per_message: self.wire_limits.max_events_per_message,
+            });
         }
         if self.event_limits.max_observation_bytes == 0 {
-            return Err(Error::Config("max_observation_bytes is zero"));
+            return Err(ConfigError::ZeroObservationBytes);
         }
         // A vote event with the largest observation and the most coin shares must fit in a
         // message on its own, or it could never be sent.
-        let largest_event = self.event_limits.max_observation_bytes
-            + EVENT_OVERHEAD_BYTES
-            + self.event_limits.max_coin_shares_per_event * COIN_SHARE_BYTES;
+        let largest_event = self
+            .event_limits
+            .max_observation_bytes
+            .saturating_add(EVENT_OVERHEAD_BYTES)
+            .saturating_add(
+                self.event_limits
+                    .max_coin_shares_per_event
+                    .saturating_mul(COIN_SHARE_BYTES),
+            );
         if largest_event > self.wire_limits.max_message_bytes {
-            return Err(Error::Config(
-                "max_message_bytes cannot hold a vote of max_observation_bytes with all its coin shares",
-            ));
+            return Err(ConfigError::MessageTooSmall {
+                max_message_bytes: self.wire_limits.max_message_bytes,
+                largest_event,
+            });
         }
         if self.max_vote_run == 0 {
-            return Err(Error::Config("max_vote_run is zero"));
+            return Err(ConfigError::ZeroVoteRun);
         }
         if self.max_future_events_per_peer == 0
             || self.max_future_events_total < self.max_future_events_per_peer
         {
-            return Err(Error::Config(
-                "future-event limits must be positive, the total at least the per-peer limit",
-            ));
+            return Err(ConfigError::FutureEvents {
+                per_peer: self.max_future_events_per_peer,
+                total: self.max_future_events_total,
+            });
         }
         // One held vote of the largest size must fit, or a valid vote that arrives before
         // its parent could never be inserted.
         if self.max_future_bytes_per_peer < largest_event
             || self.max_future_bytes_total < self.max_future_bytes_per_peer
         {
-            return Err(Error::Config(
-                "future-byte limits must hold the largest vote event, the total at least the per-peer limit",
-            ));
+            return Err(ConfigError::FutureBytes {
+                per_peer: self.max_future_bytes_per_peer,
+                total: self.max_future_bytes_total,
+                largest_event,
+            });
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use parsec_meta_election::ElectionError;
 pub enum Error {
     /// The configuration is unusable.
     #[error("bad configuration: {0}")]
-    Config(&'static str),
+    Config(#[from] ConfigError),
     /// We are not in the genesis group we were asked to start.
     #[error("we are not a member of the genesis group")]
     NotInGenesisGroup,
@@ -18,7 +18,7 @@ pub enum Error {
     UnknownPeer(PeerId),
     /// The call needs a state we (or the peer) do not have.
     #[error("not permitted: {0}")]
-    NotPermitted(&'static str),
+    NotPermitted(NotPermitted),
     /// We already voted for this observation.
     #[error("we already voted for this observation")]
     DuplicateVote,
@@ -55,6 +55,84 @@ pub enum Error {
     /// A message of ours cannot be encoded within the limits.
     #[error("cannot encode a message: {0}")]
     Wire(#[from] WireError),
+}
+
+/// Why a [`crate::Config`] is unusable; each variant names the setting at fault.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `genesis_group` has no member.
+    #[error("genesis_group is empty")]
+    EmptyGenesisGroup,
+    /// A `wire_limits` value is zero, or `max_message_bytes` is above the decoder's
+    /// ceiling.
+    #[error(
+        "wire_limits: max_message_bytes ({max_message_bytes}) and max_events_per_message \
+         ({max_events_per_message}) must be positive, max_message_bytes within the decoder's ceiling"
+    )]
+    WireLimits {
+        /// The configured message size limit.
+        max_message_bytes: usize,
+        /// The configured event count limit.
+        max_events_per_message: usize,
+    },
+    /// `event_limits.max_observation_bytes` is zero.
+    #[error("event_limits.max_observation_bytes is zero")]
+    ZeroObservationBytes,
+    /// `wire_limits.max_message_bytes` cannot carry the largest valid vote event.
+    #[error(
+        "wire_limits.max_message_bytes is {max_message_bytes}, but a vote of \
+         max_observation_bytes with all its coin shares takes {largest_event}"
+    )]
+    MessageTooSmall {
+        /// The configured limit.
+        max_message_bytes: usize,
+        /// The encoded size of the largest valid vote event (an upper bound).
+        largest_event: usize,
+    },
+    /// `max_vote_run` is zero.
+    #[error("max_vote_run is zero")]
+    ZeroVoteRun,
+    /// `max_future_events_per_peer` is zero or above `max_future_events_total`.
+    #[error(
+        "max_future_events_per_peer ({per_peer}) must be positive and at most \
+         max_future_events_total ({total})"
+    )]
+    FutureEvents {
+        /// The per-sender limit.
+        per_peer: usize,
+        /// The total limit.
+        total: usize,
+    },
+    /// `max_future_bytes_per_peer` cannot hold the largest vote event, or is above
+    /// `max_future_bytes_total`.
+    #[error(
+        "max_future_bytes_per_peer ({per_peer}) must hold the largest vote event \
+         ({largest_event} bytes) and be at most max_future_bytes_total ({total})"
+    )]
+    FutureBytes {
+        /// The per-sender limit.
+        per_peer: usize,
+        /// The total limit.
+        total: usize,
+        /// The encoded size of the largest valid vote event (an upper bound).
+        largest_event: usize,
+    },
+}
+
+/// Which permission a call lacked.
+#[derive(Clone, Copy, Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotPermitted {
+    /// Only voters vote.
+    #[error("we are not a voter")]
+    NotAVoter,
+    /// We may not send gossip (not yet accepted by every member).
+    #[error("we may not send gossip yet")]
+    MayNotSend,
+    /// The peer may not be gossiped to (not a member, or not ready).
+    #[error("peer {0} may not receive gossip")]
+    PeerMayNotReceive(PeerId),
 }
 
 /// What was wrong with what a peer sent.

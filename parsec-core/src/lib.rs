@@ -8,8 +8,7 @@
 //!
 //! ```
 //! use parsec_coin::ParityCoin;
-//! use parsec_core::{Config, Parsec};
-//! use parsec_graph::{ConsensusMode, Observation, SecretKey};
+//! use parsec_core::{Config, ConsensusMode, Observation, Parsec, SecretKey};
 //!
 //! // Four genesis members gossip until every one of them has decided two votes.
 //! let keys: Vec<SecretKey> = (1..=4u8).map(|i| SecretKey::from_seed([i; 32])).collect();
@@ -65,11 +64,26 @@ mod peers;
 pub mod sync;
 
 pub use block::Block;
-pub use config::{COIN_SHARE_BYTES, Config, EVENT_OVERHEAD_BYTES};
+pub use config::Config;
 pub use engine::{Outgoing, Parsec, Step};
-pub use error::{Error, Fault, FaultKind};
+pub use error::{ConfigError, Error, Fault, FaultKind, NotPermitted};
 pub use parsec_coin::CommonCoin;
+// The types of the engine's signatures, so that a user need not name `parsec-graph`.
+pub use parsec_graph::{
+    ConsensusMode, EventError, EventHash, EventLimits, Graph, InsertError, Observation,
+    ObservationKey, PackedEvent, Payload, PeerId, PeerSet, Proof, SecretKey, WireError,
+    WireLimits, WireMessage,
+};
 /// The wire codec (defined in `parsec-graph`, the one place bytes become messages).
 pub use parsec_graph::wire;
-pub use parsec_meta_election::MetaDigest;
+pub use parsec_meta_election::{ElectionError, MetaDigest};
 pub use peers::{PeerFlags, PeerState};
+
+/// Hooks for simulations, replays and tests (feature `testing`): not for production use.
+#[cfg(feature = "testing")]
+pub mod testing {
+    pub use crate::config::{COIN_SHARE_BYTES, EVENT_OVERHEAD_BYTES};
+    /// Signature checks shared between the engines of one process
+    /// (`Parsec::share_verified_events`).
+    pub use parsec_graph::VerifiedEvents;
+}

@@ -1,7 +1,8 @@
-//! The sync protocol's rules that more than the engine needs: which message a received
-//! one answers (spec §4.4 and §4.5, step 4), for the engine and for hand-driven peers in
-//! tests and simulations, and what a sync sends (spec §4.2), with a memory per peer so that
-//! one member cannot make us send the same events again and again.
+//! The sync protocol's rules, in one place for the engine and for the hand-driven peers of
+//! tests and simulations: what a received request or response asks of us and whether it
+//! was answered before ([`Answered`], spec §4.4 and §4.5, step 4), how the events of a
+//! sync are packed into messages ([`messages`]), and what a sync sends (spec §4.2), with a
+//! memory per peer so that one member cannot make us send the same events again and again.
 //!
 //! # How it works
 //!
@@ -34,6 +35,78 @@ use parsec_graph::{
 
 use crate::engine::Outgoing;
 use crate::error::Error;
+
+/// Which sync message: a request, which is answered with a response, or a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncKind {
+    /// A `Request`: its last event is the sender's `Requesting` addressed to us.
+    Request,
+    /// A `Response`: its last event is (or follows) the sender's `Request` answering ours.
+    Response,
+}
+
+/// What a received sync message asks of us (spec §4.4 and §4.5, step 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Answer the request: create a `Request` event with this other-parent (the request's
+    /// last event) and send a response.
+    Answer {
+        /// The request's last event.
+        other_parent: EventHash,
+    },
+    /// Record the response: create a `Response` event with this other-parent (the
+    /// response's last event); nothing is sent.
+    Record {
+        /// The response's last event.
+        other_parent: EventHash,
+    },
+    /// The message's last event is not the sync event it must be: a fault of the sender.
+    Invalid,
+    /// The request or the request a response answers was handled before: nothing to do
+    /// (a duplicated or replayed message).
+    AlreadyAnswered,
+}
+
+/// The sync messages already answered, so that a duplicated or replayed message is handled
+/// once. Honest engines and hand-driven peers in tests share these rules.
+#[derive(Clone, Debug, Default)]
+pub struct Answered {
+    /// `Requesting` events answered with a response.
+    requests: BTreeSet<EventHash>,
+    /// Our `Requesting` events whose response was recorded (by the answering `Request`).
+    responses: BTreeSet<EventHash>,
+}
+
+impl Answered {
+    /// What a sync message of `kind` from `sender`, whose last event `last` is inserted in
+    /// `graph`, asks of `us`; remembers it as answered.
+    pub fn reply<T>(
+        &mut self,
+        graph: &Graph<T>,
+        kind: SyncKind,
+        last: EventIndex,
+        sender: &PeerId,
+        us: &PeerId,
+    ) -> Reply {
+        let other_parent = *graph.node(last).hash();
+        match kind {
+            SyncKind::Request => {
+                if !is_request_to(graph, last, sender, us) {
+                    Reply::Invalid
+                } else if self.requests.insert(other_parent) {
+                    Reply::Answer { other_parent }
+                } else {
+                    Reply::AlreadyAnswered
+                }
+            }
+            SyncKind::Response => match request_answered(graph, last, sender, us) {
+                None => Reply::Invalid,
+                Some(request) if self.responses.insert(request) => Reply::Record { other_parent },
+                Some(_) => Reply::AlreadyAnswered,
+            },
+        }
+    }
+}
 
 /// Whether `last`, the inserted last event of a request from `sender`, is a `Requesting` by
 /// `sender` addressed to `us`: the request we answer (spec §4.4 step 4).
@@ -174,13 +247,14 @@ impl SyncMemory {
     }
 }
 
-/// The request or response for `peer` carrying `events`, chunked within `limits`: leading
-/// chunks as `Events`, the last one (ending with our sync event) as the message itself.
-pub(crate) fn messages<T: Payload>(
+/// The request or response for `peer` carrying `events` (in this order), chunked within
+/// `limits`: leading chunks as `Events`, the last one (ending with our sync event) as the
+/// message of `kind` itself.
+pub fn messages<T: Payload>(
     graph: &Graph<T>,
     peer: PeerId,
     events: &[EventIndex],
-    request: bool,
+    kind: SyncKind,
     limits: WireLimits,
 ) -> Result<Vec<Outgoing<T>>, Error> {
     // Leave room for the message tag and length.
@@ -208,12 +282,10 @@ pub(crate) fn messages<T: Payload>(
         .enumerate()
         .map(|(i, events)| Outgoing {
             to: peer,
-            message: if i < last {
-                WireMessage::Events { events }
-            } else if request {
-                WireMessage::Request { events }
-            } else {
-                WireMessage::Response { events }
+            message: match kind {
+                _ if i < last => WireMessage::Events { events },
+                SyncKind::Request => WireMessage::Request { events },
+                SyncKind::Response => WireMessage::Response { events },
             },
         })
         .collect())

@@ -198,7 +198,7 @@ impl Net {
     /// What peers agree on: payloads, the voter of `Single`-mode opaque blocks, and the
     /// group boundaries.
     fn sequence(&self, i: usize) -> Vec<(Observation<String>, Option<PeerId>, u64, u32)> {
-        let single = self.peers[i].consensus_mode() == ConsensusMode::Single;
+        let single = self.peers[i].config().consensus_mode == ConsensusMode::Single;
         self.blocks[i]
             .iter()
             .map(|b| {
@@ -215,7 +215,7 @@ impl Net {
             .iter()
             .filter(|b| b.payload == *observation)
             .count();
-        let single = self.peers[i].consensus_mode() == ConsensusMode::Single;
+        let single = self.peers[i].config().consensus_mode == ConsensusMode::Single;
         if single && observation.is_opaque() {
             count == voters
         } else {
@@ -226,7 +226,7 @@ impl Net {
     /// Checks peer `i`'s blocks of `observation` against the voter set `voters`.
     fn check_blocks_of(&self, i: usize, observation: &Observation<String>, voters: &[PeerId]) {
         let single =
-            self.peers[i].consensus_mode() == ConsensusMode::Single && observation.is_opaque();
+            self.peers[i].config().consensus_mode == ConsensusMode::Single && observation.is_opaque();
         for block in self.blocks[i].iter().filter(|b| b.payload == *observation) {
             assert!(block.verify(voters), "peer {i}: {block:?}");
             if single {
@@ -533,7 +533,7 @@ fn tampered_last_event_keeps_the_earlier_events_and_sends_nothing() {
     assert!(n >= 2);
     tamper_signature(events.last_mut().unwrap());
     let before = bob.graph().len();
-    let step = bob.handle_request(*alice.our_id(), events).unwrap();
+    let step = bob.handle_message(*alice.our_id(), WireMessage::Request { events: events }).unwrap();
     assert_eq!(kinds(&step), vec![FaultKind::BadSignature]);
     assert!(step.send.is_empty(), "no sync event, no response");
     assert_eq!(step.persist.len(), n - 1);
@@ -551,7 +551,7 @@ fn tampered_content_is_bad_signature() {
         panic!("the last event of a request is a Requesting");
     };
     *recipient = key(3).peer_id();
-    let step = bob.handle_request(*alice.our_id(), events).unwrap();
+    let step = bob.handle_message(*alice.our_id(), WireMessage::Request { events: events }).unwrap();
     assert_eq!(kinds(&step), vec![FaultKind::BadSignature]);
     assert!(step.send.is_empty());
 }
@@ -574,7 +574,7 @@ fn relayed_tampered_event_names_its_creator() {
         .unwrap();
     tamper_signature(&mut events[first_of_alice]);
     let before = net.peers[1].graph().len();
-    let step = net.peers[1].handle_request(carol, events).unwrap();
+    let step = net.peers[1].handle_message(carol, WireMessage::Request { events: events }).unwrap();
     assert_eq!(
         step.faults,
         vec![Fault {
@@ -630,7 +630,7 @@ fn message_claiming_to_be_from_ourselves_is_unexpected_sender() {
 #[test]
 fn empty_request_is_malformed() {
     let (alice, mut bob) = pair();
-    let step = bob.handle_request(*alice.our_id(), Vec::new()).unwrap();
+    let step = bob.handle_message(*alice.our_id(), WireMessage::Request { events: Vec::new() }).unwrap();
     assert_eq!(
         step.faults,
         vec![Fault {
@@ -712,7 +712,7 @@ fn request_whose_last_event_is_a_vote_is_invalid_message() {
     let request = only_message(alice.create_gossip(*bob.our_id()).unwrap());
     let mut events = request.into_events();
     events.pop(); // the Requesting: the Genesis vote is now last
-    let step = bob.handle_request(*alice.our_id(), events).unwrap();
+    let step = bob.handle_message(*alice.our_id(), WireMessage::Request { events: events }).unwrap();
     assert_eq!(kinds(&step), vec![FaultKind::InvalidMessage]);
     assert!(step.send.is_empty());
 }
@@ -1326,7 +1326,7 @@ fn a_vote_of_the_largest_valid_observation_can_be_sent() {
     );
     config.event_limits.max_coin_shares_per_event = 0;
     assert!(config.validate().is_err(), "not even without coin shares");
-    config.event_limits.max_observation_bytes = 4096 - parsec_core::EVENT_OVERHEAD_BYTES;
+    config.event_limits.max_observation_bytes = 4096 - parsec_core::testing::EVENT_OVERHEAD_BYTES;
     config.validate().unwrap();
     let limit = config.event_limits.max_observation_bytes;
     let mut engines = start(&keys, &config);
@@ -1444,7 +1444,7 @@ fn request_ending_in_a_held_event_gets_no_response_and_no_fault() {
     .sign(&stranger, &config.event_limits)
     .unwrap();
     let step = bob
-        .handle_request(alice, vec![initial.into_packed()])
+        .handle_message(alice, WireMessage::Request { events: vec![initial.into_packed()] })
         .unwrap();
     assert_eq!(step, Step::default());
     assert_eq!(bob.held_events(), 1);

@@ -11,11 +11,11 @@
 //! cascade is over. Nothing here performs I/O: every input returns a [`Step`] saying what
 //! to persist, what to send and which blocks were decided.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use parsec_coin::CommonCoin;
 use parsec_graph::{
-    Cause, ConsensusMode, EventContent, EventError, EventHash, EventIndex, Graph, InsertError,
+    Cause, EventContent, EventError, EventHash, EventIndex, Graph, InsertError,
     KeyCache, Observation, ObservationKey, PackedEvent, Payload, PeerId, SecretKey, Vote,
     WireMessage, encoding, wire,
 };
@@ -23,10 +23,10 @@ use parsec_meta_election::{Elections, MetaDigest, VoterSet};
 
 use crate::block::Block;
 use crate::config::Config;
-use crate::error::{Error, Fault, FaultKind};
+use crate::error::{Error, Fault, FaultKind, NotPermitted};
 use crate::future::FutureBuffer;
 use crate::peers::{PeerFlags, PeerState};
-use crate::sync::{self, SyncMemory};
+use crate::sync::{self, Answered, Reply, SyncKind, SyncMemory};
 
 mod decide;
 mod receive;
@@ -85,6 +85,16 @@ impl<T> Step<T> {
     }
 }
 
+/// Where received events come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// A peer: an event of ours that we do not hold proves lost state.
+    Peer,
+    /// A recorded graph fed back in (testing), our own events included.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    Replay,
+}
+
 /// What became of one received event.
 enum Placed {
     Inserted,
@@ -103,16 +113,13 @@ pub struct Parsec<T: Payload, C: CommonCoin> {
     peers: BTreeMap<PeerId, PeerState>,
     our_last: Option<EventIndex>,
     our_votes: Vec<(ObservationKey, Observation<T>)>,
-    /// `Requesting` events we answered with a `Request`.
-    answered_requests: BTreeSet<EventHash>,
-    /// `Request` events we answered with a `Response`.
-    answered_responses: BTreeSet<EventHash>,
+    /// The requests and responses handled so far.
+    answered: Answered,
     held: FutureBuffer<T>,
     /// Decompressed public keys of the peers whose events we verify.
     keys: KeyCache,
     next_sequence: u64,
     removed: bool,
-    replaying: bool,
     /// What we sent each peer, to send less again (`sync`).
     sent: SyncMemory,
 }
@@ -146,13 +153,11 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             peers,
             our_last: None,
             our_votes: Vec::new(),
-            answered_requests: BTreeSet::new(),
-            answered_responses: BTreeSet::new(),
+            answered: Answered::default(),
             held: FutureBuffer::default(),
             keys: KeyCache::new(),
             next_sequence: 0,
             removed: false,
-            replaying: false,
             sent: SyncMemory::default(),
         };
         let mut step = Step::default();
@@ -256,7 +261,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             return Err(Error::Removed);
         }
         if !self.flags(&self.our_id).contains(PeerFlags::VOTE) {
-            return Err(Error::NotPermitted("we are not a voter"));
+            return Err(Error::NotPermitted(NotPermitted::NotAVoter));
         }
         if matches!(
             observation,
@@ -304,30 +309,45 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             return Err(Error::UnknownPeer(peer));
         }
         if !self.flags(&self.our_id).contains(PeerFlags::SEND) {
-            return Err(Error::NotPermitted("we may not send gossip"));
+            return Err(Error::NotPermitted(NotPermitted::MayNotSend));
         }
         if !self.flags(&peer).contains(PeerFlags::DKG | PeerFlags::RECV) {
-            return Err(Error::NotPermitted("the peer may not receive gossip"));
+            return Err(Error::NotPermitted(NotPermitted::PeerMayNotReceive(peer)));
         }
         let mut step = Step::default();
-        self.sync_and_send(&mut step, peer, true, |self_parent| Cause::Requesting {
-            self_parent,
-            recipient: peer,
+        self.sync_and_send(&mut step, peer, SyncKind::Request, |self_parent| {
+            Cause::Requesting {
+                self_parent,
+                recipient: peer,
+            }
         })?;
+        self.release_held(&mut step)?;
         Ok(step)
     }
 
-    /// Handles any message from `sender`.
+    /// Handles any message from `sender`: a request (answered), a response, or a leading
+    /// chunk of a large sync (events only). A peer's bad data is a fault in the step.
     pub fn handle_message(
         &mut self,
         sender: PeerId,
         message: WireMessage<T>,
     ) -> Result<Step<T>, Error> {
+        let mut step = Step::default();
         match message {
-            WireMessage::Request { events } => self.handle_request(sender, events),
-            WireMessage::Response { events } => self.handle_response(sender, events),
-            WireMessage::Events { events } => self.handle_events(sender, events),
+            WireMessage::Request { events } => {
+                self.handle_sync(&mut step, sender, SyncKind::Request, events)?;
+            }
+            WireMessage::Response { events } => {
+                self.handle_sync(&mut step, sender, SyncKind::Response, events)?;
+            }
+            WireMessage::Events { events } => {
+                if self.accepts_from(&mut step, &sender) {
+                    self.receive_events(&mut step, sender, events, Origin::Peer)?;
+                }
+            }
         }
+        self.release_held(&mut step)?;
+        Ok(step)
     }
 
     /// Decodes `bytes` from `sender` and handles the message; undecodable bytes are a fault.
@@ -365,121 +385,85 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         true
     }
 
-    /// Handles a leading chunk of a large sync: events only, no reply.
-    pub fn handle_events(
+    /// Handles a request (answered with a response, spec §4.4) or a response (recorded
+    /// with a `Response` event, spec §4.5).
+    fn handle_sync(
         &mut self,
+        step: &mut Step<T>,
         sender: PeerId,
+        kind: SyncKind,
         events: Vec<PackedEvent<T>>,
-    ) -> Result<Step<T>, Error> {
-        let mut step = Step::default();
-        if !self.accepts_from(&mut step, &sender) {
-            return Ok(step);
-        }
-        self.receive_events(&mut step, sender, events)?;
-        self.release_held(&mut step)?;
-        Ok(step)
-    }
-
-    /// Handles a sync request and answers it (spec §4.4).
-    pub fn handle_request(
-        &mut self,
-        sender: PeerId,
-        events: Vec<PackedEvent<T>>,
-    ) -> Result<Step<T>, Error> {
-        let mut step = Step::default();
+    ) -> Result<(), Error> {
         if events.is_empty() {
-            if self.accepts_from(&mut step, &sender) {
+            // An empty response comes from a peer that is not a member yet: nothing to do.
+            // A request always carries the sender's `Requesting`.
+            if kind == SyncKind::Request && self.accepts_from(step, &sender) {
                 step.fault(sender, None, FaultKind::MalformedMessage);
             }
-            return Ok(step);
+            return Ok(());
         }
-        let Some((last, last_hash)) = self.receive_sync(&mut step, sender, events)? else {
-            return Ok(step);
+        let Some(last) = self.receive_sync(step, sender, events)? else {
+            return Ok(());
         };
-        if !sync::is_request_to(&self.graph, last, &sender, &self.our_id) {
-            step.fault(sender, None, FaultKind::InvalidMessage);
-            return Ok(step);
+        match self
+            .answered
+            .reply(&self.graph, kind, last, &sender, &self.our_id)
+        {
+            Reply::Answer { other_parent } => {
+                self.sync_and_send(step, sender, SyncKind::Response, |self_parent| {
+                    Cause::Request {
+                        self_parent,
+                        other_parent,
+                    }
+                })?;
+            }
+            Reply::Record { other_parent } => {
+                self.create_own(step, |self_parent| Cause::Response {
+                    self_parent,
+                    other_parent,
+                })?;
+            }
+            Reply::Invalid => step.fault(sender, None, FaultKind::InvalidMessage),
+            Reply::AlreadyAnswered => {}
         }
-        if self.answered_requests.contains(&last_hash) {
-            return Ok(step);
-        }
-        self.answered_requests.insert(last_hash);
-        self.sync_and_send(&mut step, sender, false, |self_parent| Cause::Request {
-            self_parent,
-            other_parent: last_hash,
-        })?;
-        Ok(step)
-    }
-
-    /// Handles a sync response (spec §4.5).
-    pub fn handle_response(
-        &mut self,
-        sender: PeerId,
-        events: Vec<PackedEvent<T>>,
-    ) -> Result<Step<T>, Error> {
-        let mut step = Step::default();
-        // An empty response comes from a peer that is not a member yet: nothing to do.
-        if events.is_empty() {
-            return Ok(step);
-        }
-        let Some((last, last_hash)) = self.receive_sync(&mut step, sender, events)? else {
-            return Ok(step);
-        };
-        let answered = sync::request_answered(&self.graph, last, &sender, &self.our_id);
-        let Some(request_hash) = answered else {
-            step.fault(sender, None, FaultKind::InvalidMessage);
-            return Ok(step);
-        };
-        if !self.answered_responses.insert(request_hash) {
-            return Ok(step);
-        }
-        self.create_own(&mut step, |self_parent| Cause::Response {
-            self_parent,
-            other_parent: last_hash,
-        })?;
-        self.release_held(&mut step)?;
-        Ok(step)
+        Ok(())
     }
 
     /// Feeds one recorded event through the full insertion path as if received from its
     /// creator, our own events included (conformance replays; spec §16.7).
-    #[cfg(feature = "replay")]
+    #[cfg(feature = "testing")]
     pub fn replay_event(&mut self, event: PackedEvent<T>) -> Result<Step<T>, Error> {
         let mut step = Step::default();
         let sender = event.content.creator;
-        self.replaying = true;
-        let result = self
-            .receive_events(&mut step, sender, vec![event])
-            .and_then(|_| self.release_held(&mut step));
-        self.replaying = false;
-        result.map(|()| step)
+        self.receive_events(&mut step, sender, vec![event], Origin::Replay)?;
+        self.release_held(&mut step)?;
+        Ok(step)
     }
 
     /// As [`Parsec::replay_event`] for an event already verified (benchmarks of insertion
     /// and consensus alone).
-    #[cfg(feature = "replay")]
+    #[cfg(feature = "testing")]
     pub fn replay_verified(&mut self, event: parsec_graph::Event<T>) -> Result<Step<T>, Error> {
         let mut step = Step::default();
         if self.graph.contains(event.hash()) {
             return Ok(step);
         }
         let sender = *event.creator();
-        self.replaying = true;
-        let result = self
-            .place(&mut step, sender, event)
-            .and_then(|_| self.release_held(&mut step));
-        self.replaying = false;
-        result.map(|()| step)
+        self.place(&mut step, sender, event)?;
+        self.release_held(&mut step)?;
+        Ok(step)
     }
 
     /// Shares signature checks with the other engines of this process that get the same
     /// `shared` record (simulations): each event's signatures are then verified once per
     /// process instead of once per engine. Only for engines that trust each other.
+    #[cfg(feature = "testing")]
     pub fn share_verified_events(&mut self, shared: parsec_graph::VerifiedEvents) {
         self.keys = KeyCache::with_shared(shared);
     }
 
     /// Number of events held in the future buffer.
+    #[cfg(feature = "testing")]
     pub fn held_events(&self) -> usize {
         self.held.len()
     }
@@ -550,20 +534,13 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         &mut self,
         step: &mut Step<T>,
         peer: PeerId,
-        request: bool,
+        kind: SyncKind,
         cause: impl FnOnce(EventHash) -> Cause<T>,
     ) -> Result<(), Error> {
         self.create_own(step, cause)?;
-        self.release_held(step)?;
         let events = self.sent.select(&self.graph, &self.our_id, peer);
-        let messages =
-            sync::messages(&self.graph, peer, &events, request, self.config.wire_limits)?;
+        let messages = sync::messages(&self.graph, peer, &events, kind, self.config.wire_limits)?;
         step.send.extend(messages);
         Ok(())
-    }
-
-    /// The consensus mode.
-    pub fn consensus_mode(&self) -> ConsensusMode {
-        self.config.consensus_mode
     }
 }

@@ -10,7 +10,7 @@ use parsec_graph::{
     encoding,
 };
 
-use super::{Parsec, Placed, Step};
+use super::{Origin, Parsec, Placed, Step};
 use crate::error::{Error, FaultKind};
 use crate::future::{self, Held};
 use crate::peers::{PeerFlags, PeerState};
@@ -24,7 +24,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         step: &mut Step<T>,
         sender: PeerId,
         events: Vec<PackedEvent<T>>,
-    ) -> Result<Option<(EventIndex, EventHash)>, Error> {
+    ) -> Result<Option<EventIndex>, Error> {
         if !self.accepts_from(step, &sender) {
             return Ok(None);
         }
@@ -32,24 +32,24 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             step.fault(sender, None, FaultKind::MalformedMessage);
             return Ok(None);
         };
-        let completed = self.receive_events(step, sender, events)?;
-        self.release_held(step)?;
+        let completed = self.receive_events(step, sender, events, Origin::Peer)?;
         if !completed || self.removed {
             return Ok(None);
         }
         // Not inserted now (waiting for parents or chunks): no sync event, not a fault.
-        Ok(self
-            .graph
-            .index_of(&last_hash)
-            .map(|last| (last, last_hash)))
+        Ok(self.graph.index_of(&last_hash))
     }
 
     /// Verifies and places each event in order; false if handling stopped at a bad event.
+    /// Held events whose parents arrive are released by the input's caller, once, at its
+    /// end; an event of the message that needs held ancestors brings them in itself
+    /// (`place`, rule (b) of spec §5.3).
     pub(super) fn receive_events(
         &mut self,
         step: &mut Step<T>,
         sender: PeerId,
         events: Vec<PackedEvent<T>>,
+        origin: Origin,
     ) -> Result<bool, Error> {
         for packed in events {
             let creator = packed.content.creator;
@@ -74,14 +74,11 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             };
             // Only a validly signed event of ours proves lost state; a forged one is just
             // a bad signature from whoever relayed it.
-            if creator == self.our_id && !self.replaying {
+            if creator == self.our_id && origin == Origin::Peer {
                 return Err(Error::LostState(hash));
             }
-            match self.place(step, sender, event)? {
-                // Retry held events after each insertion, not only at the end (spec §4.4).
-                Placed::Inserted => self.release_held(step)?,
-                Placed::Held => {}
-                Placed::Rejected => return Ok(false),
+            if let Placed::Rejected = self.place(step, sender, event)? {
+                return Ok(false);
             }
         }
         Ok(true)

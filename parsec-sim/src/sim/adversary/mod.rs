@@ -282,6 +282,9 @@ pub enum PuppetError {
     /// A message could not be encoded.
     #[error("cannot encode a message: {0}")]
     Wire(#[from] parsec_graph::WireError),
+    /// Its engine's genesis created no event to build on.
+    #[error("its genesis created no event")]
+    NoGenesisEvent,
 }
 
 /// The kind of the last message of a sync.
@@ -345,8 +348,7 @@ impl Puppet {
                 packed.content.index,
             ));
         }
-        let missing =
-            || PuppetError::Engine(parsec_core::Error::Config("genesis created no event"));
+        let missing = || PuppetError::NoGenesisEvent;
         let (tip, last_index) = tip.ok_or_else(missing)?;
         let initial = initial.ok_or_else(missing)?;
         let id = key.peer_id();
