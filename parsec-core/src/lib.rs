@@ -69,13 +69,13 @@ pub use engine::{Outgoing, Parsec, Step};
 pub use error::{ConfigError, Error, Fault, FaultKind, NotPermitted};
 pub use parsec_coin::CommonCoin;
 // The types of the engine's signatures, so that a user need not name `parsec-graph`.
-pub use parsec_graph::{
-    ConsensusMode, EventError, EventHash, EventLimits, Graph, InsertError, Observation,
-    ObservationKey, PackedEvent, Payload, PeerId, PeerSet, Proof, SecretKey, WireError,
-    WireLimits, WireMessage,
-};
 /// The wire codec (defined in `parsec-graph`, the one place bytes become messages).
 pub use parsec_graph::wire;
+pub use parsec_graph::{
+    ConsensusMode, EventError, EventHash, EventLimits, Graph, InsertError, Observation,
+    ObservationKey, PackedEvent, Payload, PeerId, PeerSet, Proof, SecretKey, WireError, WireLimits,
+    WireMessage,
+};
 pub use parsec_meta_election::{ElectionError, MetaDigest};
 pub use peers::{PeerFlags, PeerState};
 

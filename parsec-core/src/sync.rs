@@ -45,6 +45,26 @@ pub enum SyncKind {
     Response,
 }
 
+/// The kind of the last message of a packed sync: leading chunks are always `Events`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageKind {
+    /// The last message is a `Request`.
+    Request,
+    /// The last message is a `Response`.
+    Response,
+    /// Every message is `Events` (events to deliver, nothing to answer).
+    Events,
+}
+
+impl From<SyncKind> for MessageKind {
+    fn from(kind: SyncKind) -> Self {
+        match kind {
+            SyncKind::Request => MessageKind::Request,
+            SyncKind::Response => MessageKind::Response,
+        }
+    }
+}
+
 /// What a received sync message asks of us (spec §4.4 and §4.5, step 4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reply {
@@ -247,16 +267,17 @@ impl SyncMemory {
     }
 }
 
-/// The request or response for `peer` carrying `events` (in this order), chunked within
-/// `limits`: leading chunks as `Events`, the last one (ending with our sync event) as the
-/// message of `kind` itself.
+/// The messages to `peer` carrying `events` (in this order), chunked within `limits`:
+/// leading chunks as `Events`, the last one (ending with our sync event) as a message of
+/// `kind`.
 pub fn messages<T: Payload>(
     graph: &Graph<T>,
     peer: PeerId,
     events: &[EventIndex],
-    kind: SyncKind,
+    kind: impl Into<MessageKind>,
     limits: WireLimits,
 ) -> Result<Vec<Outgoing<T>>, Error> {
+    let kind = kind.into();
     // Leave room for the message tag and length.
     let budget = limits.max_message_bytes.saturating_sub(16);
     let mut chunks: Vec<Vec<PackedEvent<T>>> = vec![Vec::new()];
@@ -284,8 +305,9 @@ pub fn messages<T: Payload>(
             to: peer,
             message: match kind {
                 _ if i < last => WireMessage::Events { events },
-                SyncKind::Request => WireMessage::Request { events },
-                SyncKind::Response => WireMessage::Response { events },
+                MessageKind::Request => WireMessage::Request { events },
+                MessageKind::Response => WireMessage::Response { events },
+                MessageKind::Events => WireMessage::Events { events },
             },
         })
         .collect())

@@ -225,8 +225,8 @@ impl Net {
 
     /// Checks peer `i`'s blocks of `observation` against the voter set `voters`.
     fn check_blocks_of(&self, i: usize, observation: &Observation<String>, voters: &[PeerId]) {
-        let single =
-            self.peers[i].config().consensus_mode == ConsensusMode::Single && observation.is_opaque();
+        let single = self.peers[i].config().consensus_mode == ConsensusMode::Single
+            && observation.is_opaque();
         for block in self.blocks[i].iter().filter(|b| b.payload == *observation) {
             assert!(block.verify(voters), "peer {i}: {block:?}");
             if single {
@@ -533,7 +533,9 @@ fn tampered_last_event_keeps_the_earlier_events_and_sends_nothing() {
     assert!(n >= 2);
     tamper_signature(events.last_mut().unwrap());
     let before = bob.graph().len();
-    let step = bob.handle_message(*alice.our_id(), WireMessage::Request { events: events }).unwrap();
+    let step = bob
+        .handle_message(*alice.our_id(), WireMessage::Request { events: events })
+        .unwrap();
     assert_eq!(kinds(&step), vec![FaultKind::BadSignature]);
     assert!(step.send.is_empty(), "no sync event, no response");
     assert_eq!(step.persist.len(), n - 1);
@@ -551,7 +553,9 @@ fn tampered_content_is_bad_signature() {
         panic!("the last event of a request is a Requesting");
     };
     *recipient = key(3).peer_id();
-    let step = bob.handle_message(*alice.our_id(), WireMessage::Request { events: events }).unwrap();
+    let step = bob
+        .handle_message(*alice.our_id(), WireMessage::Request { events: events })
+        .unwrap();
     assert_eq!(kinds(&step), vec![FaultKind::BadSignature]);
     assert!(step.send.is_empty());
 }
@@ -574,7 +578,9 @@ fn relayed_tampered_event_names_its_creator() {
         .unwrap();
     tamper_signature(&mut events[first_of_alice]);
     let before = net.peers[1].graph().len();
-    let step = net.peers[1].handle_message(carol, WireMessage::Request { events: events }).unwrap();
+    let step = net.peers[1]
+        .handle_message(carol, WireMessage::Request { events: events })
+        .unwrap();
     assert_eq!(
         step.faults,
         vec![Fault {
@@ -630,7 +636,9 @@ fn message_claiming_to_be_from_ourselves_is_unexpected_sender() {
 #[test]
 fn empty_request_is_malformed() {
     let (alice, mut bob) = pair();
-    let step = bob.handle_message(*alice.our_id(), WireMessage::Request { events: Vec::new() }).unwrap();
+    let step = bob
+        .handle_message(*alice.our_id(), WireMessage::Request { events: Vec::new() })
+        .unwrap();
     assert_eq!(
         step.faults,
         vec![Fault {
@@ -712,7 +720,9 @@ fn request_whose_last_event_is_a_vote_is_invalid_message() {
     let request = only_message(alice.create_gossip(*bob.our_id()).unwrap());
     let mut events = request.into_events();
     events.pop(); // the Requesting: the Genesis vote is now last
-    let step = bob.handle_message(*alice.our_id(), WireMessage::Request { events: events }).unwrap();
+    let step = bob
+        .handle_message(*alice.our_id(), WireMessage::Request { events: events })
+        .unwrap();
     assert_eq!(kinds(&step), vec![FaultKind::InvalidMessage]);
     assert!(step.send.is_empty());
 }
@@ -1444,7 +1454,12 @@ fn request_ending_in_a_held_event_gets_no_response_and_no_fault() {
     .sign(&stranger, &config.event_limits)
     .unwrap();
     let step = bob
-        .handle_message(alice, WireMessage::Request { events: vec![initial.into_packed()] })
+        .handle_message(
+            alice,
+            WireMessage::Request {
+                events: vec![initial.into_packed()],
+            },
+        )
         .unwrap();
     assert_eq!(step, Step::default());
     assert_eq!(bob.held_events(), 1);

@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 
 use parsec_coin::CommonCoin;
 use parsec_graph::{
-    Cause, EventContent, EventError, EventHash, EventIndex, Graph, InsertError,
-    KeyCache, Observation, ObservationKey, PackedEvent, Payload, PeerId, SecretKey, Vote,
-    WireMessage, encoding, wire,
+    Cause, EventContent, EventError, EventHash, EventIndex, Graph, InsertError, KeyCache,
+    Observation, ObservationKey, PackedEvent, Payload, PeerId, SecretKey, Vote, WireMessage,
+    encoding, wire,
 };
 use parsec_meta_election::{Elections, MetaDigest, VoterSet};
 

@@ -3,7 +3,8 @@
 use std::collections::BTreeSet;
 
 use parsec_coin::ParityCoin;
-use parsec_core::{Config, Parsec, sync};
+use parsec_core::sync::{Answered, Reply, SyncKind};
+use parsec_core::{Config, Parsec};
 use parsec_graph::{
     Cause, EventContent, EventHash, Observation, PackedEvent, PeerId, SecretKey, VerifiedEvents,
     Vote, WireMessage,
@@ -21,8 +22,7 @@ pub(super) struct Mallory {
     pub(super) initial: EventHash,
     pub(super) tip: EventHash,
     pub(super) next_index: u64,
-    pub(super) answered_requests: BTreeSet<EventHash>,
-    pub(super) answered_responses: BTreeSet<EventHash>,
+    pub(super) answered: Answered,
     /// The fork to make when A's next `Requesting` arrives, and who gets branch 2.
     pub(super) armed: Option<(Variant, PeerId)>,
     /// Branch 2: M never sends these itself.
@@ -54,8 +54,7 @@ impl Mallory {
             initial,
             tip: genesis_vote,
             next_index: 2,
-            answered_requests: BTreeSet::new(),
-            answered_responses: BTreeSet::new(),
+            answered: Answered::default(),
             armed: None,
             hidden: BTreeSet::new(),
             branch1: None,
@@ -250,8 +249,11 @@ impl Mallory {
         from: PeerId,
         message: Msg,
     ) -> Result<Vec<(PeerId, Msg)>, String> {
-        let request = matches!(message, WireMessage::Request { .. });
-        let response = matches!(message, WireMessage::Response { .. });
+        let kind = match message {
+            WireMessage::Request { .. } => Some(SyncKind::Request),
+            WireMessage::Response { .. } => Some(SyncKind::Response),
+            WireMessage::Events { .. } => None,
+        };
         let events = message.into_events();
         let Some(last) = events.last().map(|e| e.hash().unwrap()) else {
             return Ok(Vec::new());
@@ -266,29 +268,27 @@ impl Mallory {
         let Some(at) = graph.index_of(&last) else {
             return Ok(Vec::new());
         };
-        if request {
-            if !sync::is_request_to(graph, at, &from, &self.id)
-                || !self.answered_requests.insert(last)
-            {
-                return Ok(Vec::new());
+        let Some(kind) = kind else {
+            return Ok(Vec::new());
+        };
+        match self.answered.reply(graph, kind, at, &from, &self.id) {
+            Reply::Answer { other_parent } => {
+                if let Some((variant, b)) = self.armed.take() {
+                    return self.fork(variant, from, b, other_parent);
+                }
+                self.create(|self_parent| Cause::Request {
+                    self_parent,
+                    other_parent,
+                })?;
+                return Ok(self.sync_messages(from, false));
             }
-            if let Some((variant, b)) = self.armed.take() {
-                return self.fork(variant, from, b, last);
+            Reply::Record { other_parent } => {
+                self.create(|self_parent| Cause::Response {
+                    self_parent,
+                    other_parent,
+                })?;
             }
-            self.create(|self_parent| Cause::Request {
-                self_parent,
-                other_parent: last,
-            })?;
-            return Ok(self.sync_messages(from, false));
-        }
-        if response
-            && let Some(request) = sync::request_answered(graph, at, &from, &self.id)
-            && self.answered_responses.insert(request)
-        {
-            self.create(|self_parent| Cause::Response {
-                self_parent,
-                other_parent: last,
-            })?;
+            Reply::Invalid | Reply::AlreadyAnswered => {}
         }
         Ok(Vec::new())
     }

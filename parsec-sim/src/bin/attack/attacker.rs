@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 
 use anyhow::Context;
 use parsec_coin::ParityCoin;
-use parsec_core::{Config, sync};
+use parsec_core::Config;
+use parsec_core::sync::{Answered, Reply, SyncKind};
 use parsec_graph::{
     Cause, EventContent, EventHash, Observation, PackedEvent, PeerId, SecretKey, Vote, WireMessage,
     wire,
@@ -34,8 +35,7 @@ pub(crate) struct Attacker {
     pub(crate) engine: Engine,
     pub(crate) tip: EventHash,
     pub(crate) next_index: u64,
-    pub(crate) answered_requests: BTreeSet<EventHash>,
-    pub(crate) answered_responses: BTreeSet<EventHash>,
+    pub(crate) answered: Answered,
     /// Events of its making its engine did not insert, still to send to each peer once.
     pub(crate) pending: Vec<Vec<(EventHash, PackedEvent<String>)>>,
     /// Made-up keys so far, and the last event made by one.
@@ -63,8 +63,7 @@ impl Attacker {
             engine,
             tip,
             next_index,
-            answered_requests: BTreeSet::new(),
-            answered_responses: BTreeSet::new(),
+            answered: Answered::default(),
             pending: vec![Vec::new(); PEERS],
             made_up: 0,
             last_made_up: None,
@@ -181,8 +180,11 @@ impl Attacker {
         let Ok(message) = wire::decode::<String>(bytes, &self.config.wire_limits) else {
             return Ok(Vec::new());
         };
-        let request = matches!(message, WireMessage::Request { .. });
-        let response = matches!(message, WireMessage::Response { .. });
+        let kind = match message {
+            WireMessage::Request { .. } => Some(SyncKind::Request),
+            WireMessage::Response { .. } => Some(SyncKind::Response),
+            WireMessage::Events { .. } => None,
+        };
         let events = message.into_events();
         let last = events.last().and_then(|e| e.hash().ok());
         for event in events {
@@ -198,26 +200,24 @@ impl Attacker {
         let Some(at) = graph.index_of(&last) else {
             return Ok(Vec::new());
         };
-        if request {
-            if !sync::is_request_to(graph, at, &from_id, &self.id)
-                || !self.answered_requests.insert(last)
-            {
-                return Ok(Vec::new());
+        let Some(kind) = kind else {
+            return Ok(Vec::new());
+        };
+        match self.answered.reply(graph, kind, at, &from_id, &self.id) {
+            Reply::Answer { other_parent } => {
+                self.create(|self_parent| Cause::Request {
+                    self_parent,
+                    other_parent,
+                })?;
+                return self.messages(from, Last::Response, &BTreeSet::new());
             }
-            self.create(|self_parent| Cause::Request {
-                self_parent,
-                other_parent: last,
-            })?;
-            return self.messages(from, Last::Response, &BTreeSet::new());
-        }
-        if response
-            && let Some(request) = sync::request_answered(graph, at, &from_id, &self.id)
-            && self.answered_responses.insert(request)
-        {
-            self.create(|self_parent| Cause::Response {
-                self_parent,
-                other_parent: last,
-            })?;
+            Reply::Record { other_parent } => {
+                self.create(|self_parent| Cause::Response {
+                    self_parent,
+                    other_parent,
+                })?;
+            }
+            Reply::Invalid | Reply::AlreadyAnswered => {}
         }
         Ok(Vec::new())
     }

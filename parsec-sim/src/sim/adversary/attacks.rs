@@ -7,7 +7,9 @@ use parsec_graph::{
     Cause, EventContent, EventHash, Observation, PackedEvent, PeerId, SecretKey, WireMessage, wire,
 };
 
-use super::{Kind, Puppet, PuppetError, Sends};
+use parsec_core::sync::MessageKind;
+
+use super::{Puppet, PuppetError, Sends};
 
 /// Room left in a message for framing when packing large events.
 const MESSAGE_SLACK: usize = 4096;
@@ -71,10 +73,10 @@ impl Puppet {
 
         let mut sends = Vec::new();
         for peer in hidden_to {
-            sends.extend(self.messages(peer, Kind::Events, &first)?);
+            sends.extend(self.messages(peer, MessageKind::Events, &first)?);
         }
         self.hidden.extend(second);
-        sends.extend(self.messages(to, Kind::Request, &BTreeSet::new())?);
+        sends.extend(self.messages(to, MessageKind::Request, &BTreeSet::new())?);
         Ok(sends)
     }
 
@@ -222,7 +224,7 @@ impl Puppet {
                     members.iter().copied().filter(|m| m != member).collect();
                 sends.extend(self.messages(
                     recipients[k % recipients.len()],
-                    Kind::Events,
+                    MessageKind::Events,
                     &exclude,
                 )?);
             }

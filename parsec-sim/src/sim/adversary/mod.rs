@@ -39,10 +39,11 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use parsec_coin::ParityCoin;
-use parsec_core::{Config, Parsec, sync};
+use parsec_core::sync::{self, Answered, MessageKind, Reply, SyncKind};
+use parsec_core::{Config, Parsec};
 use parsec_graph::{
-    Cause, EventContent, EventHash, Observation, PackedEvent, PeerId, SecretKey, Signature, Vote,
-    WireMessage, wire,
+    Cause, EventContent, EventHash, EventIndex, Observation, PackedEvent, PeerId, SecretKey,
+    Signature, Vote, WireMessage, wire,
 };
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -287,22 +288,11 @@ pub enum PuppetError {
     NoGenesisEvent,
 }
 
-/// The kind of the last message of a sync.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Request,
-    Response,
-    Events,
-}
-
 /// Messages an adversary sends: recipient and bytes.
 pub(crate) type Sends = Vec<(PeerId, Vec<u8>)>;
 
 /// How many old messages a puppet remembers for replays.
 const REMEMBERED: usize = 32;
-
-/// Most events a puppet puts in one message (also kept within the recipients' limit).
-const CHUNK: usize = 1024;
 
 /// An adversary that writes its own chain (see the module docs).
 #[derive(Debug)]
@@ -313,8 +303,7 @@ pub(crate) struct Puppet {
     engine: Engine,
     tip: EventHash,
     next_index: u64,
-    answered_requests: BTreeSet<EventHash>,
-    answered_responses: BTreeSet<EventHash>,
+    answered: Answered,
     votes: Vec<Observation<String>>,
     remembered: VecDeque<Vec<u8>>,
     forged: u64,
@@ -360,8 +349,7 @@ impl Puppet {
                 engine,
                 tip,
                 next_index: last_index + 1,
-                answered_requests: BTreeSet::new(),
-                answered_responses: BTreeSet::new(),
+                answered: Answered::default(),
                 votes: votes.clone(),
                 remembered: VecDeque::new(),
                 forged: 0,
@@ -428,54 +416,27 @@ impl Puppet {
             .map_err(|e| PuppetError::Sign(parsec_graph::EventError::from(e)))
     }
 
-    /// The messages carrying every event `to` may lack, except `exclude`, as a request or
-    /// response (leading chunks as `Events`).
-    fn sync_messages(
-        &self,
-        to: PeerId,
-        request: bool,
-        exclude: &BTreeSet<EventHash>,
-    ) -> Result<Sends, PuppetError> {
-        let kind = if request {
-            Kind::Request
-        } else {
-            Kind::Response
-        };
-        self.messages(to, kind, exclude)
-    }
-
-    /// Every event `to` may lack, except `exclude` and the hidden branches, as messages
-    /// of `kind` (leading chunks as `Events`).
+    /// Every event `to` may lack, except `exclude` and the hidden branches, packed as an
+    /// honest engine packs them, the last message of `kind`.
     fn messages(
         &self,
         to: PeerId,
-        kind: Kind,
+        kind: MessageKind,
         exclude: &BTreeSet<EventHash>,
     ) -> Result<Sends, PuppetError> {
         let graph = self.engine.graph();
-        let events: Vec<PackedEvent<String>> = graph
+        let events: Vec<EventIndex> = graph
             .events_to_send(&to)
             .into_iter()
-            .map(|at| graph.node(at))
-            .filter(|node| !exclude.contains(node.hash()) && !self.hidden.contains(node.hash()))
-            .map(|node| node.event().packed().clone())
+            .filter(|&at| {
+                let hash = graph.node(at).hash();
+                !exclude.contains(hash) && !self.hidden.contains(hash)
+            })
             .collect();
-        let mut chunks: Vec<Vec<PackedEvent<String>>> = events
-            .chunks(CHUNK.min(self.config.wire_limits.max_events_per_message))
-            .map(<[_]>::to_vec)
-            .collect();
-        let last = chunks.pop().unwrap_or_default();
         let mut sends = Vec::new();
-        for events in chunks {
-            let message = WireMessage::Events { events };
-            sends.push((to, wire::encode(&message, &self.config.wire_limits)?));
+        for out in sync::messages(graph, to, &events, kind, self.config.wire_limits)? {
+            sends.push((to, wire::encode(&out.message, &self.config.wire_limits)?));
         }
-        let message = match kind {
-            Kind::Request => WireMessage::Request { events: last },
-            Kind::Response => WireMessage::Response { events: last },
-            Kind::Events => WireMessage::Events { events: last },
-        };
-        sends.push((to, wire::encode(&message, &self.config.wire_limits)?));
         Ok(sends)
     }
 
@@ -485,7 +446,7 @@ impl Puppet {
             self_parent,
             recipient: to,
         })?;
-        let sends = self.sync_messages(to, true, &BTreeSet::new())?;
+        let sends = self.messages(to, MessageKind::Request, &BTreeSet::new())?;
         self.remember(&sends);
         Ok(sends)
     }
@@ -509,44 +470,42 @@ impl Puppet {
         let Ok(message) = wire::decode::<String>(bytes, &self.config.wire_limits) else {
             return Ok(Vec::new());
         };
-        let request = matches!(message, WireMessage::Request { .. });
-        let response = matches!(message, WireMessage::Response { .. });
+        let kind = match message {
+            WireMessage::Request { .. } => Some(SyncKind::Request),
+            WireMessage::Response { .. } => Some(SyncKind::Response),
+            WireMessage::Events { .. } => None,
+        };
         let events = message.into_events();
         let last = events.last().and_then(|e| e.hash().ok());
         for event in events {
             let _ = self.engine.replay_event(event)?;
         }
-        let Some(last) = last else {
+        let (Some(kind), Some(last)) = (kind, last) else {
             return Ok(Vec::new());
         };
         let graph = self.engine.graph();
         let Some(at) = graph.index_of(&last) else {
             return Ok(Vec::new());
         };
-        if request {
-            if !sync::is_request_to(graph, at, &from, &self.id)
-                || !self.answered_requests.insert(last)
-            {
-                return Ok(Vec::new());
+        match self.answered.reply(graph, kind, at, &from, &self.id) {
+            Reply::Answer { other_parent } => {
+                self.create(|self_parent| Cause::Request {
+                    self_parent,
+                    other_parent,
+                })?;
+                let sends = self.messages(from, MessageKind::Response, &BTreeSet::new())?;
+                self.remember(&sends);
+                Ok(sends)
             }
-            self.create(|self_parent| Cause::Request {
-                self_parent,
-                other_parent: last,
-            })?;
-            let sends = self.sync_messages(from, false, &BTreeSet::new())?;
-            self.remember(&sends);
-            return Ok(sends);
+            Reply::Record { other_parent } => {
+                self.create(|self_parent| Cause::Response {
+                    self_parent,
+                    other_parent,
+                })?;
+                Ok(Vec::new())
+            }
+            Reply::Invalid | Reply::AlreadyAnswered => Ok(Vec::new()),
         }
-        if response
-            && let Some(request) = sync::request_answered(graph, at, &from, &self.id)
-            && self.answered_responses.insert(request)
-        {
-            self.create(|self_parent| Cause::Response {
-                self_parent,
-                other_parent: last,
-            })?;
-        }
-        Ok(Vec::new())
     }
 
     fn fresh_payload(&mut self, what: &str) -> Observation<String> {
@@ -593,8 +552,8 @@ impl Puppet {
                     members.insert(parent);
                     branches.push((members, parent, index + 1));
                 }
-                let mut sends = self.sync_messages(a, true, &branches[1].0)?;
-                sends.extend(self.sync_messages(b, true, &branches[0].0)?);
+                let mut sends = self.messages(a, MessageKind::Request, &branches[1].0)?;
+                sends.extend(self.messages(b, MessageKind::Request, &branches[0].0)?);
                 self.tip = branches[0].1;
                 self.next_index = branches[0].2;
                 sends
