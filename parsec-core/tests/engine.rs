@@ -534,7 +534,7 @@ fn tampered_last_event_keeps_the_earlier_events_and_sends_nothing() {
     tamper_signature(events.last_mut().unwrap());
     let before = bob.graph().len();
     let step = bob
-        .handle_message(*alice.our_id(), WireMessage::Request { events: events })
+        .handle_message(*alice.our_id(), WireMessage::Request { events })
         .unwrap();
     assert_eq!(kinds(&step), vec![FaultKind::BadSignature]);
     assert!(step.send.is_empty(), "no sync event, no response");
@@ -554,7 +554,7 @@ fn tampered_content_is_bad_signature() {
     };
     *recipient = key(3).peer_id();
     let step = bob
-        .handle_message(*alice.our_id(), WireMessage::Request { events: events })
+        .handle_message(*alice.our_id(), WireMessage::Request { events })
         .unwrap();
     assert_eq!(kinds(&step), vec![FaultKind::BadSignature]);
     assert!(step.send.is_empty());
@@ -579,7 +579,7 @@ fn relayed_tampered_event_names_its_creator() {
     tamper_signature(&mut events[first_of_alice]);
     let before = net.peers[1].graph().len();
     let step = net.peers[1]
-        .handle_message(carol, WireMessage::Request { events: events })
+        .handle_message(carol, WireMessage::Request { events })
         .unwrap();
     assert_eq!(
         step.faults,
@@ -721,7 +721,7 @@ fn request_whose_last_event_is_a_vote_is_invalid_message() {
     let mut events = request.into_events();
     events.pop(); // the Requesting: the Genesis vote is now last
     let step = bob
-        .handle_message(*alice.our_id(), WireMessage::Request { events: events })
+        .handle_message(*alice.our_id(), WireMessage::Request { events })
         .unwrap();
     assert_eq!(kinds(&step), vec![FaultKind::InvalidMessage]);
     assert!(step.send.is_empty());
