@@ -1,8 +1,8 @@
 //! Every recorded graph of `../shared/conformance` replays to its expected block groups
 //! (spec §16), through the same code path as the `replay` command.
 
+use parsec_sim::conformance::replay::replay_file;
 use parsec_sim::conformance::{corpus_dir, corpus_graphs};
-use parsec_sim::replay::replay_file;
 
 #[test]
 fn corpus_replays_to_expected_groups() {

@@ -6,8 +6,8 @@ use parsec_coin::ParityCoin;
 use parsec_core::Parsec;
 use parsec_graph::ConsensusMode;
 use parsec_graph::dot::{DotOptions, to_dot};
+use parsec_sim::conformance::replay::rebuild;
 use parsec_sim::conformance::{corpus_dir, parse_dot};
-use parsec_sim::replay::rebuild;
 
 #[test]
 fn dumps_parse_back_to_the_recorded_graph() {

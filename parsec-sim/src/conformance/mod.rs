@@ -3,10 +3,12 @@
 //!
 //! The corpus lives outside the workspace (`../shared/conformance/`, see
 //! `ALGORITHM.md` §16) and is only read at test time; nothing here copies it. The parsers
-//! work on names (strings) only: turning names into keys and events is the replay's job.
+//! work on names (strings) only: turning names into keys and events is the job of
+//! [`replay`].
 
 pub mod dot;
 pub mod expected;
+pub mod replay;
 
 use std::ffi::OsStr;
 use std::io;

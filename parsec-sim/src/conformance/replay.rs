@@ -20,8 +20,8 @@ use parsec_graph::{
     SecretKey, Vote,
 };
 
-use crate::conformance::dot::{DotCause, DotGraph, DotObservation, Mode};
-use crate::conformance::{ParseError, parse_dot, parse_expected, recorded_order};
+use super::dot::{DotCause, DotGraph, DotObservation, Mode};
+use super::{ParseError, parse_dot, parse_expected, recorded_order};
 
 /// Why a replay could not run (not a mismatch: a broken input or engine error).
 #[derive(Debug, thiserror::Error)]
