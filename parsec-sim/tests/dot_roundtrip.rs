@@ -49,7 +49,7 @@ fn dumps_parse_back_to_the_recorded_graph() {
         assert_eq!(dumped.our_id, recorded.our_id, "{name}");
         assert_eq!(dumped.events.len(), recorded.events.len(), "{name}");
         // Events are named `<creator>_<index>[,fork]` in our dumps; compare by (creator, index).
-        let key = |e: &parsec_sim::conformance::dot::DotEvent| (e.creator.clone(), e.index, e.fork);
+        let key = |e: &parsec_sim::conformance::DotEvent| (e.creator.clone(), e.index, e.fork);
         let mut ours: Vec<_> = dumped
             .events
             .iter()

@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use parsec_coin::ParityCoin;
 use parsec_core::{Block, Config, FaultKind, Parsec};
 use parsec_graph::{
-    Cause, ConsensusMode, EventContent, EventHash, EventLimits, Observation, PackedEvent, PeerId,
-    SecretKey, Vote,
+    Cause, EventContent, EventHash, EventLimits, Observation, PackedEvent, PeerId, SecretKey, Vote,
 };
 
-use super::dot::{DotCause, DotGraph, DotObservation, Mode};
-use super::{ParseError, parse_dot, parse_expected, recorded_order};
+use super::{
+    DotCause, DotGraph, DotObservation, ParseError, parse_dot, parse_expected, recorded_order,
+};
 
 /// Why a replay could not run (not a mismatch: a broken input or engine error).
 #[derive(Debug, thiserror::Error)]
@@ -197,10 +197,6 @@ pub fn rebuild(graph: &DotGraph) -> Result<Rebuilt, ReplayError> {
     }
     let genesis_group = genesis_group
         .ok_or_else(|| ReplayError::Unsupported("no Genesis vote in the graph".to_string()))?;
-    let mode = match graph.consensus_mode {
-        Mode::Supermajority => ConsensusMode::Supermajority,
-        Mode::Single => ConsensusMode::Single,
-    };
     let our_key = key(&graph.our_id, &mut keys);
     let peer_names = keys
         .iter()
@@ -209,7 +205,7 @@ pub fn rebuild(graph: &DotGraph) -> Result<Rebuilt, ReplayError> {
     Ok(Rebuilt {
         our_id: graph.our_id.clone(),
         our_key,
-        config: Config::new(genesis_group, mode),
+        config: Config::new(genesis_group, graph.consensus_mode),
         events,
         names,
         peer_names,
