@@ -4,18 +4,69 @@ use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Environment variable that overrides the location of the conformance corpus.
-pub const CORPUS_DIR_ENV: &str = "PARSEC_CONFORMANCE_DIR";
+use super::location::{CI_ENV, CORPUS_DIR_ENV, ci_requires_corpus, corpus_path};
 
-/// The conformance corpus folder: `$PARSEC_CONFORMANCE_DIR` if that variable is set,
-/// otherwise `<CARGO_MANIFEST_DIR>/../../shared/conformance`; `None` if the folder does not
+/// The conformance corpus is not where [`corpus_location`] looks.
+///
+/// The corpus tests are built ignored when the corpus is absent, so they meet this error
+/// only when asked to run anyway (`--ignored`) or under CI, where a missing corpus is a
+/// failure rather than a skip.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "conformance corpus not found at {}: set {CORPUS_DIR_ENV} or put it at \
+     ../shared/conformance beside the checkout{}",
+    .dir.display(),
+    ci_note(.ci)
+)]
+pub struct CorpusMissing {
+    /// Where it was looked for.
+    pub dir: PathBuf,
+    /// Whether `CI` is set (a missing corpus is then a failure, not a skip).
+    pub ci: bool,
+}
+
+fn ci_note(ci: &bool) -> &'static str {
+    if *ci {
+        " (CI is set: a missing corpus fails the conformance tests)"
+    } else {
+        ""
+    }
+}
+
+/// Where the conformance corpus is looked for: `$PARSEC_CONFORMANCE_DIR` if that variable
+/// is set, otherwise `<CARGO_MANIFEST_DIR>/../../shared/conformance` (`../shared/conformance`
+/// beside the checkout). The build script checks the same folder.
+pub fn corpus_location() -> PathBuf {
+    corpus_path(
+        std::env::var_os(CORPUS_DIR_ENV).as_deref(),
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+    )
+}
+
+/// The conformance corpus folder ([`corpus_location`]); `None` if the folder does not
 /// exist.
 pub fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os(CORPUS_DIR_ENV) {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance"),
-    };
+    let dir = corpus_location();
     dir.is_dir().then_some(dir)
+}
+
+/// The conformance corpus folder, or why it is missing: what the corpus tests start with
+/// (they fail on the error rather than skip).
+pub fn require_corpus() -> Result<PathBuf, CorpusMissing> {
+    corpus_dir().ok_or_else(|| CorpusMissing {
+        dir: corpus_location(),
+        ci: ci_requires_corpus(std::env::var_os(CI_ENV).as_deref()),
+    })
+}
+
+/// The recorded graph `NAME` of the corpus in `dir`: `dir/graphs/NAME.dot`.
+pub fn graph_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join("graphs").join(format!("{name}.dot"))
+}
+
+/// The expected blocks of the graph `NAME` of the corpus in `dir`: `dir/expected/NAME.txt`.
+pub fn expected_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join("expected").join(format!("{name}.txt"))
 }
 
 /// Every graph of the corpus in `dir`, sorted by name: `(NAME, dir/graphs/NAME.dot,
@@ -37,7 +88,7 @@ pub fn corpus_graphs(dir: &Path) -> io::Result<Vec<(String, PathBuf, PathBuf)>> 
             ));
         };
         let name = name.to_owned();
-        let expected = dir.join("expected").join(format!("{name}.txt"));
+        let expected = expected_file(dir, &name);
         if !expected.is_file() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -53,20 +104,10 @@ pub fn corpus_graphs(dir: &Path) -> io::Result<Vec<(String, PathBuf, PathBuf)>> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conformance::{DotEvent, DotGraph, parse_dot, parse_expected, recorded_order};
+    use crate::conformance::replay::load_graph;
+    use crate::conformance::{DotEvent, DotGraph, parse_expected, recorded_order};
     use std::collections::BTreeMap;
     use std::time::Instant;
-
-    fn corpus_or_skip(test: &str) -> Option<PathBuf> {
-        let dir = corpus_dir();
-        if dir.is_none() {
-            eprintln!(
-                "\n!!!!! {test}: SKIPPED: conformance corpus not found (set {CORPUS_DIR_ENV} \
-                 or put it at ../shared/conformance) !!!!!\n"
-            );
-        }
-        dir
-    }
 
     /// §16.5 word for word: rescan the peers from the first after every placement. Assumes
     /// every creator is in the header (true of the corpus, asserted by the caller).
@@ -124,17 +165,18 @@ mod tests {
     /// Parses every graph, orders it, and checks the order and every recorded
     /// `last_ancestors` map against one recomputed from the parents.
     #[test]
+    #[cfg_attr(
+        no_conformance_corpus,
+        ignore = "no conformance corpus at build time: set PARSEC_CONFORMANCE_DIR (see README)"
+    )]
     fn corpus_graphs_parse_order_and_ancestors() {
-        let Some(dir) = corpus_or_skip("corpus_graphs_parse_order_and_ancestors") else {
-            return;
-        };
+        let dir = require_corpus().unwrap_or_else(|e| panic!("{e}"));
         let start = Instant::now();
         let graphs = corpus_graphs(&dir).unwrap();
         assert!(!graphs.is_empty(), "no graphs in {}", dir.display());
         let mut total_events = 0;
         for (name, graph_path, _) in &graphs {
-            let text = std::fs::read_to_string(graph_path).unwrap();
-            let graph = parse_dot(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let graph = load_graph(graph_path).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(!graph.events.is_empty(), "{name}: no events");
             let order = recorded_order(&graph).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(order, naive_recorded_order(&graph), "{name}");
@@ -197,10 +239,12 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        no_conformance_corpus,
+        ignore = "no conformance corpus at build time: set PARSEC_CONFORMANCE_DIR (see README)"
+    )]
     fn corpus_expected_files_parse() {
-        let Some(dir) = corpus_or_skip("corpus_expected_files_parse") else {
-            return;
-        };
+        let dir = require_corpus().unwrap_or_else(|e| panic!("{e}"));
         let graphs = corpus_graphs(&dir).unwrap();
         let mut empty = 0;
         for (name, _, expected_path) in &graphs {
