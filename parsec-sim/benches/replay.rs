@@ -8,8 +8,8 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use parsec_coin::ParityCoin;
 use parsec_core::Parsec;
 use parsec_graph::{Event, EventLimits, PackedEvent};
+use parsec_sim::conformance::replay::{Rebuilt, rebuild};
 use parsec_sim::conformance::{corpus_dir, parse_dot};
-use parsec_sim::replay::{Rebuilt, rebuild};
 
 const NODES: [u32; 4] = [4, 8, 16, 32];
 

@@ -10,9 +10,9 @@
 //!   are built on it.
 //! * [`network`]: the first, minimal in-process network of honest engines (instant,
 //!   lossless delivery), kept for its tests and its deterministic peer keys.
-//! * [`conformance`] and [`replay`]: the recorded graphs of `../shared/conformance` and
-//!   their replay through the engine (the `replay` binary and the conformance test).
+//! * [`conformance`]: the recorded graphs of `../shared/conformance` and their replay
+//!   through the engine ([`conformance::replay`], shared by the `replay` binary and the
+//!   conformance test).
 pub mod conformance;
 pub mod network;
-pub mod replay;
 pub mod sim;

@@ -1,18 +1,16 @@
 //! Every recorded graph of `../shared/conformance` replays to its expected block groups
 //! (spec §16), through the same code path as the `replay` command.
 
-use parsec_sim::conformance::{corpus_dir, corpus_graphs};
-use parsec_sim::replay::replay_file;
+use parsec_sim::conformance::replay::replay_file;
+use parsec_sim::conformance::{corpus_graphs, require_corpus};
 
 #[test]
+#[cfg_attr(
+    no_conformance_corpus,
+    ignore = "no conformance corpus at build time: set PARSEC_CONFORMANCE_DIR (see README)"
+)]
 fn corpus_replays_to_expected_groups() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!(
-            "\n!!! conformance corpus not found (../shared/conformance or $PARSEC_CONFORMANCE_DIR): \
-             SKIPPING the conformance replay !!!\n"
-        );
-        return;
-    };
+    let dir = require_corpus().unwrap_or_else(|e| panic!("{e}"));
     let graphs = corpus_graphs(&dir).expect("corpus folder is readable");
     assert_eq!(graphs.len(), 41, "the corpus holds 41 graphs");
     let mut failures = Vec::new();

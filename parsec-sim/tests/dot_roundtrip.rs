@@ -2,34 +2,27 @@
 //! `parsec_graph::dot` parses back with the conformance reader into the same events,
 //! parents, causes and last-ancestor maps.
 
-use parsec_coin::ParityCoin;
-use parsec_core::Parsec;
 use parsec_graph::ConsensusMode;
 use parsec_graph::dot::{DotOptions, to_dot};
-use parsec_sim::conformance::{corpus_dir, parse_dot};
-use parsec_sim::replay::rebuild;
+use parsec_sim::conformance::replay::{load_graph, rebuild};
+use parsec_sim::conformance::{DotEvent, graph_file, parse_dot, require_corpus};
 
 #[test]
+#[cfg_attr(
+    no_conformance_corpus,
+    ignore = "no conformance corpus at build time: set PARSEC_CONFORMANCE_DIR (see README)"
+)]
 fn dumps_parse_back_to_the_recorded_graph() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("\n!!! conformance corpus not found: SKIPPING the dot round trip !!!\n");
-        return;
-    };
+    let dir = require_corpus().unwrap_or_else(|e| panic!("{e}"));
     for name in [
         "benches__minimal",
         "functional_tests_sees__alice",
         "benches__dynamic",
     ] {
-        let path = dir.join("graphs").join(format!("{name}.dot"));
         let recorded =
-            parse_dot(&std::fs::read_to_string(&path).expect("readable")).expect("parses");
+            load_graph(&graph_file(&dir, name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let rebuilt = rebuild(&recorded).expect("rebuilds");
-        let (mut engine, _) = Parsec::<String, ParityCoin>::from_genesis(
-            rebuilt.our_key.clone(),
-            rebuilt.config.clone(),
-            ParityCoin,
-        )
-        .expect("genesis");
+        let (mut engine, _) = rebuilt.engine().expect("genesis");
         for event in &rebuilt.events {
             let _ = engine.replay_event(event.clone()).expect("replays");
         }
@@ -49,7 +42,7 @@ fn dumps_parse_back_to_the_recorded_graph() {
         assert_eq!(dumped.our_id, recorded.our_id, "{name}");
         assert_eq!(dumped.events.len(), recorded.events.len(), "{name}");
         // Events are named `<creator>_<index>[,fork]` in our dumps; compare by (creator, index).
-        let key = |e: &parsec_sim::conformance::dot::DotEvent| (e.creator.clone(), e.index, e.fork);
+        let key = |e: &DotEvent| (e.creator.clone(), e.index, e.fork);
         let mut ours: Vec<_> = dumped
             .events
             .iter()

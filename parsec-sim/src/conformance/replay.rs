@@ -14,14 +14,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use parsec_coin::ParityCoin;
-use parsec_core::{Block, Config, FaultKind, Parsec};
+use parsec_core::{Block, Config, FaultKind, Parsec, Step};
 use parsec_graph::{
-    Cause, ConsensusMode, EventContent, EventHash, EventLimits, Observation, PackedEvent, PeerId,
-    SecretKey, Vote,
+    Cause, EventContent, EventHash, EventLimits, Observation, PackedEvent, PeerId, SecretKey, Vote,
 };
 
-use crate::conformance::dot::{DotCause, DotGraph, DotObservation, Mode};
-use crate::conformance::{ParseError, parse_dot, parse_expected, recorded_order};
+use super::{
+    DotCause, DotGraph, DotObservation, ParseError, parse_dot, parse_expected, recorded_order,
+};
 
 /// Why a replay could not run (not a mismatch: a broken input or engine error).
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +61,19 @@ pub fn conformance_key(name: &str) -> SecretKey {
     ))
 }
 
+/// The conformance keys of the names met so far, each derived once.
+#[derive(Default)]
+struct Keyring(BTreeMap<String, SecretKey>);
+
+impl Keyring {
+    /// The key of `name`.
+    fn key(&mut self, name: &str) -> &SecretKey {
+        self.0
+            .entry(name.to_string())
+            .or_insert_with(|| conformance_key(name))
+    }
+}
+
 /// What one replay produced.
 #[derive(Debug)]
 pub struct Replayed {
@@ -94,13 +107,9 @@ pub struct Rebuilt {
 
 fn observation(
     obs: &DotObservation,
-    keys: &mut BTreeMap<String, SecretKey>,
+    keys: &mut Keyring,
 ) -> Result<Observation<String>, ReplayError> {
-    let mut id = |name: &str| {
-        keys.entry(name.to_string())
-            .or_insert_with(|| conformance_key(name))
-            .peer_id()
-    };
+    let mut id = |name: &str| keys.key(name).peer_id();
     Ok(match obs {
         DotObservation::Genesis(group) => Observation::Genesis {
             group: group.iter().map(|name| id(name)).collect(),
@@ -124,12 +133,7 @@ fn observation(
 /// Rebuilds the recorded graph as signed events (spec §16.4, §16.5).
 pub fn rebuild(graph: &DotGraph) -> Result<Rebuilt, ReplayError> {
     let order = recorded_order(graph)?;
-    let mut keys: BTreeMap<String, SecretKey> = BTreeMap::new();
-    let key = |name: &str, keys: &mut BTreeMap<String, SecretKey>| {
-        keys.entry(name.to_string())
-            .or_insert_with(|| conformance_key(name))
-            .clone()
-    };
+    let mut keys = Keyring::default();
     let mut hashes: BTreeMap<&str, EventHash> = BTreeMap::new();
     let mut events = Vec::with_capacity(order.len());
     let mut names = Vec::with_capacity(order.len());
@@ -138,7 +142,7 @@ pub fn rebuild(graph: &DotGraph) -> Result<Rebuilt, ReplayError> {
     let limits = EventLimits::default();
     for &i in &order {
         let dot = &graph.events[i];
-        let creator = key(&dot.creator, &mut keys);
+        let creator = keys.key(&dot.creator).clone();
         let parent = |name: &Option<String>| -> Result<EventHash, ReplayError> {
             name.as_deref()
                 .and_then(|n| hashes.get(n).copied())
@@ -151,7 +155,7 @@ pub fn rebuild(graph: &DotGraph) -> Result<Rebuilt, ReplayError> {
             DotCause::Initial => Cause::Initial,
             DotCause::Requesting(recipient) => Cause::Requesting {
                 self_parent: parent(&dot.self_parent)?,
-                recipient: key(recipient, &mut keys).peer_id(),
+                recipient: keys.key(recipient).peer_id(),
             },
             DotCause::Request => Cause::Request {
                 self_parent: parent(&dot.self_parent)?,
@@ -197,24 +201,29 @@ pub fn rebuild(graph: &DotGraph) -> Result<Rebuilt, ReplayError> {
     }
     let genesis_group = genesis_group
         .ok_or_else(|| ReplayError::Unsupported("no Genesis vote in the graph".to_string()))?;
-    let mode = match graph.consensus_mode {
-        Mode::Supermajority => ConsensusMode::Supermajority,
-        Mode::Single => ConsensusMode::Single,
-    };
-    let our_key = key(&graph.our_id, &mut keys);
+    let our_key = keys.key(&graph.our_id).clone();
     let peer_names = keys
+        .0
         .iter()
         .map(|(name, key)| (key.peer_id(), name.clone()))
         .collect();
     Ok(Rebuilt {
         our_id: graph.our_id.clone(),
         our_key,
-        config: Config::new(genesis_group, mode),
+        config: Config::new(genesis_group, graph.consensus_mode),
         events,
         names,
         peer_names,
         last_ancestors,
     })
+}
+
+impl Rebuilt {
+    /// A fresh engine of the recording peer, started from the genesis (before any event is
+    /// fed), with the step of its start.
+    pub fn engine(&self) -> Result<(Parsec<String, ParityCoin>, Step<String>), parsec_core::Error> {
+        Parsec::from_genesis(self.our_key.clone(), self.config.clone(), ParityCoin)
+    }
 }
 
 /// A block's payload as the expected files spell it (spec §16.8).
@@ -252,11 +261,7 @@ pub fn groups(blocks: &[Block<String>], names: &BTreeMap<PeerId, String>) -> Vec
 /// Feeds rebuilt events to a fresh engine of the recording peer and collects the groups.
 pub fn run(rebuilt: &Rebuilt) -> Result<Replayed, ReplayError> {
     let started = Instant::now();
-    let (mut engine, first) = Parsec::<String, ParityCoin>::from_genesis(
-        rebuilt.our_key.clone(),
-        rebuilt.config.clone(),
-        ParityCoin,
-    )?;
+    let (mut engine, first) = rebuilt.engine()?;
     let mut blocks = first.blocks;
     for (packed, name) in rebuilt.events.iter().zip(&rebuilt.names) {
         let step = engine.replay_event(packed.clone())?;
@@ -396,11 +401,16 @@ fn read(path: &Path) -> Result<String, ReplayError> {
     })
 }
 
+/// Reads and parses the recorded graph in `path`.
+pub fn load_graph(path: &Path) -> Result<DotGraph, ReplayError> {
+    Ok(parse_dot(&read(path)?)?)
+}
+
 /// Replays one graph file and compares with an expected file when given.
 pub fn replay_file(name: &str, graph: &Path, expected: Option<&Path>) -> GraphReport {
     type Groups = Vec<Vec<String>>;
     let outcome = (|| -> Result<(Replayed, Option<Groups>), ReplayError> {
-        let dot = parse_dot(&read(graph)?)?;
+        let dot = load_graph(graph)?;
         let rebuilt = rebuild(&dot)?;
         let replayed = run(&rebuilt)?;
         let expected = match expected {
