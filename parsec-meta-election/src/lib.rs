@@ -52,6 +52,6 @@ pub mod metavote;
 mod voters;
 
 pub use election::{Decision, ElectionError, Elections, MetaDigest};
-pub use metavote::{BoolSet, MetaValue, MetaVote, Step, Thresholds};
+pub use metavote::{BoolSet, MetaValue, MetaVote, RoundStep, Thresholds};
 pub use parsec_graph::Graph;
 pub use voters::VoterSet;
