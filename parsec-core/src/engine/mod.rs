@@ -15,9 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use parsec_coin::CommonCoin;
 use parsec_graph::{
-    Cause, ConsensusMode, EventContent, EventError, EventHash, EventIndex, Graph, InsertError,
-    KeyCache, Observation, ObservationKey, PackedEvent, Payload, PeerId, SecretKey, Vote,
-    WireMessage, encoding, wire,
+    Cause, CoinShare, ConsensusMode, EventContent, EventError, EventHash, EventIndex, Graph,
+    InsertError, KeyCache, Observation, ObservationKey, PackedEvent, Payload, PeerId, SecretKey,
+    Vote, WireMessage, encoding, wire,
 };
 use parsec_meta_election::{Elections, MetaDigest, VoterSet};
 
@@ -111,6 +111,8 @@ pub struct Parsec<T: Payload, C: CommonCoin> {
     /// Decompressed public keys of the peers whose events we verify.
     keys: KeyCache,
     next_sequence: u64,
+    /// Coin data the meta-elections produced, for our next own event.
+    coin_shares: Vec<CoinShare>,
     removed: bool,
     replaying: bool,
     /// What we sent each peer, to send less again (`sync`).
@@ -151,6 +153,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             held: FutureBuffer::default(),
             keys: KeyCache::new(),
             next_sequence: 0,
+            coin_shares: Vec::new(),
             removed: false,
             replaying: false,
             sent: SyncMemory::default(),
@@ -244,10 +247,9 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     }
 
     fn key_of(&self, observation: &Observation<T>) -> Result<ObservationKey, Error> {
-        let hash = observation
-            .hash()
-            .map_err(|e| Error::OwnEvent(EventError::from(e)))?;
-        Ok(observation.key(hash, self.our_id, self.config.consensus_mode))
+        observation
+            .key_by(self.our_id, self.config.consensus_mode)
+            .map_err(|e| Error::OwnEvent(EventError::from(e)))
     }
 
     /// Votes for `observation` (spec §4.7).
@@ -352,7 +354,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         if self.removed {
             return false;
         }
-        if let Some(PeerState::Removed(_)) = self.peers.get(sender) {
+        if let Some(PeerState::Removed { .. }) = self.peers.get(sender) {
             // A removed peer may not have decided its own removal yet and keeps gossiping
             // in good faith: ignore it without blaming it.
             tracing::debug!(%sender, "ignoring a message from a removed peer");
@@ -525,7 +527,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             coin_shares: if index == 0 {
                 Vec::new()
             } else {
-                self.elections.coin_mut().take_outgoing()
+                std::mem::take(&mut self.coin_shares)
             },
         };
         let event = content.sign(&self.key, &self.config.event_limits)?;
