@@ -3,8 +3,6 @@
 use std::fmt;
 use std::ops::BitOr;
 
-use parsec_graph::EventIndex;
-
 /// What a peer may do, as a set of flags. Flags are only ever added, except by removal.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct PeerFlags(u8);
@@ -49,17 +47,21 @@ impl fmt::Debug for PeerFlags {
         if self.contains(PeerFlags::RECV) {
             names.push("RECV");
         }
-        write!(f, "PeerState({})", names.join("|"))
+        write!(f, "PeerFlags({})", names.join("|"))
     }
 }
 
-/// A peer's entry: present with flags, or removed at a deciding event.
+/// A peer's entry: present with flags, or removed by a decision.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum PeerState {
     /// A member (or known peer) with these flags.
     Present(PeerFlags),
-    /// Removed by the decision taken at this event; reads as having no flags.
-    Removed(EventIndex),
+    /// Removed for good by a group decided in this election; reads as having no flags.
+    Removed {
+        /// The meta-election that decided the removal (agreed by every peer, unlike a
+        /// local event position).
+        election: u64,
+    },
 }
 
 impl PeerState {
@@ -67,7 +69,7 @@ impl PeerState {
     pub fn flags(&self) -> PeerFlags {
         match self {
             PeerState::Present(flags) => *flags,
-            PeerState::Removed(_) => PeerFlags::NONE,
+            PeerState::Removed { .. } => PeerFlags::NONE,
         }
     }
 

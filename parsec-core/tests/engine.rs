@@ -1010,7 +1010,7 @@ fn remove_case(seed: u64, mode: ConsensusMode, voting: usize) {
         assert_eq!(net.peers[i].voters(), remaining, "peer {i}");
         assert!(matches!(
             net.peers[i].peer_state(&dave),
-            Some(PeerState::Removed(_))
+            Some(PeerState::Removed { .. })
         ));
         assert!(!net.peers[i].gossip_recipients().contains(&dave));
         assert!(!net.peers[i].is_removed());

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::encoding::{self, CodecError, EVENT_TAG, VOTE_TAG};
 use crate::id::{EventHash, KeyCache, ObservationHash, PeerId, SecretKey, Signature, raw_bytes};
-use crate::observation::{Observation, Payload, Vote};
+use crate::observation::{ConsensusMode, Observation, ObservationKey, Payload, Vote};
 
 /// The largest index an event may carry (keeps indices exact as floating point too).
 pub const MAX_EVENT_INDEX: u64 = 1 << 53;
@@ -423,6 +423,13 @@ pub struct Event<T> {
 }
 
 impl<T: Payload> Event<T> {
+    /// The key of the vote, for a vote event: [`Observation::key_by`] with the creator as
+    /// voter, from the cached observation hash.
+    pub fn vote_key(&self, mode: ConsensusMode) -> Option<ObservationKey> {
+        let hash = self.observation_hash?;
+        Some(self.vote()?.observation.key(hash, *self.creator(), mode))
+    }
+
     fn from_checked(packed: PackedEvent<T>, signing_bytes: &[u8]) -> Result<Self, EventError> {
         let hash = EventHash::from_bytes(*blake3::hash(signing_bytes).as_bytes());
         Self::from_prepared(packed, hash)

@@ -75,11 +75,12 @@ pub use event::{
     PackedEvent, PreparedEvent, UnverifiedEvent,
 };
 pub use graph::{EventIndex, EventNode, ForkDetected, Graph, InsertError, Inserted};
+pub use hashing::DigestMap;
 pub use id::{
     EventHash, KeyCache, ObservationHash, PeerId, PeerIndex, SecretKey, Signature, VerifiedEvents,
 };
 pub use observation::{
     AccompliceMalice, ConsensusMode, DkgMessage, EncodedEvent, Malice, Observation, ObservationKey,
-    Payload, PeerSet, Proof, Unnestable, UnsortedPeerSet, Vote,
+    Payload, PeerSet, Proof, Unnestable, UnsortedPeerSet, Vote, group_hash,
 };
 pub use wire::{WireError, WireLimits, WireMessage};

@@ -7,7 +7,7 @@ use std::hash::Hash;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::encoding::{self, CodecError, OBSERVATION_TAG, VOTE_TAG};
+use crate::encoding::{self, CodecError, GROUP_TAG, OBSERVATION_TAG, VOTE_TAG};
 use crate::id::{EventHash, ObservationHash, PeerId, SecretKey, Signature};
 
 /// What an application may put in an `OpaquePayload`: any serde type with value semantics.
@@ -250,6 +250,20 @@ impl<T: Serialize> Observation<T> {
     }
 
     /// The key under which this observation, voted by `creator`, is decided (spec §9).
+    ///
+    /// This is the one place keys are made: the engine keys its own votes with it, and
+    /// the meta-election keys vote events with it (through [`crate::Event::vote_key`],
+    /// which only saves hashing the observation again).
+    pub fn key_by(
+        &self,
+        creator: PeerId,
+        mode: ConsensusMode,
+    ) -> Result<ObservationKey, CodecError> {
+        Ok(self.key(self.hash()?, creator, mode))
+    }
+
+    /// As [`Observation::key_by`], for a caller that holds the observation's hash already
+    /// (`hash` must be [`Observation::hash`]).
     pub fn key(
         &self,
         hash: ObservationHash,
@@ -304,6 +318,22 @@ impl ObservationKey {
             ObservationKey::Single(hash, peer) => (*hash, 1, Some(*peer)),
         }
     }
+}
+
+/// The group hash of a decided group, its keys in decided order (spec §1.3):
+/// `blake3(GROUP_TAG ‖ enc(Vec<ObservationHash>))`. The coin of the next election reads it,
+/// so every peer must compute it bit for bit alike.
+pub fn group_hash(keys: &[ObservationKey]) -> [u8; 32] {
+    // Encoded by hand, as the canonical layout does it (a `u64` count, then the raw
+    // hashes), to skip collecting the hashes into a vector first; the test below checks
+    // that the bytes are the canonical encoding's.
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(GROUP_TAG);
+    hasher.update(&(keys.len() as u64).to_le_bytes());
+    for key in keys {
+        hasher.update(key.hash().as_bytes());
+    }
+    *hasher.finalize().as_bytes()
 }
 
 impl Ord for ObservationKey {
@@ -369,6 +399,80 @@ impl Proof {
         match encoding::tagged(VOTE_TAG, observation) {
             Ok(bytes) => self.signer.verify(&bytes, &self.signature),
             Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn group_hash_is_the_canonical_encoding() {
+        let keys = vec![
+            ObservationKey::Supermajority(ObservationHash::from_bytes([1; 32])),
+            ObservationKey::Single(
+                ObservationHash::from_bytes([2; 32]),
+                PeerId::from_bytes([3; 32]),
+            ),
+        ];
+        let hashes: Vec<ObservationHash> = keys.iter().map(ObservationKey::hash).collect();
+        let expected = encoding::tagged_hash(GROUP_TAG, &hashes).unwrap();
+        assert_eq!(group_hash(&keys), expected);
+        assert_eq!(
+            group_hash(&[]),
+            encoding::tagged_hash(GROUP_TAG, &Vec::<ObservationHash>::new()).unwrap()
+        );
+    }
+
+    /// The meta-election keys vote events by the cached hash, the engine keys its own votes
+    /// by hashing: both must give the same key.
+    #[test]
+    fn a_vote_events_key_is_its_observations_key() {
+        use crate::event::{Cause, EventContent, EventLimits};
+
+        let key = SecretKey::from_seed([7; 32]);
+        let me = key.peer_id();
+        let limits = EventLimits::default();
+        let initial = EventContent::<String> {
+            creator: me,
+            index: 0,
+            cause: Cause::Initial,
+            coin_shares: vec![],
+        }
+        .sign(&key, &limits)
+        .unwrap();
+        assert_eq!(initial.vote_key(ConsensusMode::Supermajority), None);
+        let observations = [
+            Observation::OpaquePayload("x".to_string()),
+            Observation::DkgMessage(DkgMessage::Ack {
+                key_gen_id: 1,
+                proposer: 0,
+                values: vec![],
+            }),
+            Observation::Remove {
+                peer_id: PeerId::from_bytes([3; 32]),
+                related_info: vec![],
+            },
+        ];
+        for observation in observations {
+            let event = EventContent {
+                creator: me,
+                index: 1,
+                cause: Cause::Observation {
+                    self_parent: *initial.hash(),
+                    vote: Box::new(Vote::new(observation.clone(), &key).unwrap()),
+                },
+                coin_shares: vec![],
+            }
+            .sign(&key, &limits)
+            .unwrap();
+            for mode in [ConsensusMode::Supermajority, ConsensusMode::Single] {
+                let expected = observation.key_by(me, mode).unwrap();
+                assert_eq!(event.vote_key(mode), Some(expected), "{observation:?}");
+            }
         }
     }
 }

@@ -12,7 +12,7 @@
 
 /// A step within a round, in order.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub enum Step {
+pub enum RoundStep {
     /// Decides `true` on a supermajority of `true` aux values.
     ForcedTrue,
     /// Decides `false` on a supermajority of `false` aux values.
@@ -89,7 +89,7 @@ pub struct MetaVote {
     /// The round, from 0.
     pub round: u32,
     /// The step within the round.
-    pub step: Step,
+    pub step: RoundStep,
     /// The value.
     pub value: MetaValue,
 }
@@ -100,7 +100,7 @@ impl MetaVote {
     pub fn initial(observee: bool) -> MetaVote {
         MetaVote {
             round: 0,
-            step: Step::ForcedTrue,
+            step: RoundStep::ForcedTrue,
             value: MetaValue::Undecided {
                 est: BoolSet::single(observee),
                 bin: BoolSet::EMPTY,
@@ -121,7 +121,7 @@ impl MetaVote {
     pub fn awaits_coin(&self) -> bool {
         matches!(
             (self.step, self.value),
-            (Step::ForcedTrue, MetaValue::Undecided { est, .. }) if est.is_empty()
+            (RoundStep::ForcedTrue, MetaValue::Undecided { est, .. }) if est.is_empty()
         )
     }
 
@@ -130,7 +130,7 @@ impl MetaVote {
     pub fn is_past_flip(&self, round: u32) -> bool {
         match (self.round.cmp(&round), self.step) {
             (std::cmp::Ordering::Greater, _) => true,
-            (std::cmp::Ordering::Equal, Step::GenuineFlip) => match self.value {
+            (std::cmp::Ordering::Equal, RoundStep::GenuineFlip) => match self.value {
                 MetaValue::Decided(_) => true,
                 MetaValue::Undecided { aux, .. } => aux.is_some(),
             },
@@ -202,7 +202,7 @@ impl Counts {
 
 /// Where a list holds its entry for `(round, step)`: every list starts at `(0, FT)` and
 /// gains one entry per step, so the entry for a step sits at a fixed position.
-fn slot(round: u32, step: Step) -> usize {
+fn slot(round: u32, step: RoundStep) -> usize {
     3 * round as usize + step as usize
 }
 
@@ -228,7 +228,7 @@ impl<'a> OthersCounts<'a> {
         }
     }
 
-    fn at(&mut self, round: u32, step: Step) -> Counts {
+    fn at(&mut self, round: u32, step: RoundStep) -> Counts {
         let position = slot(round, step);
         if let Some((_, counts)) = self.cache[..self.cached]
             .iter()
@@ -292,9 +292,9 @@ fn update(m: &mut MetaVote, c: &mut Counts, th: Thresholds) {
         c.aux[at(value)] += 1;
     }
     let forced = match step {
-        Step::ForcedTrue => Some(true),
-        Step::ForcedFalse => Some(false),
-        Step::GenuineFlip => None,
+        RoundStep::ForcedTrue => Some(true),
+        RoundStep::ForcedFalse => Some(false),
+        RoundStep::GenuineFlip => None,
     };
     let decided = match forced {
         Some(b) if bin.contains(b) && th.supermajority(c.aux[at(b)]) => Some(b),
@@ -308,17 +308,17 @@ fn update(m: &mut MetaVote, c: &mut Counts, th: Thresholds) {
 /// `Next(m, c)` of spec §6.5.5.
 fn next(m: &MetaVote, c: &Counts, th: Thresholds) -> MetaVote {
     let (round, step, est) = match m.step {
-        Step::ForcedTrue => (
+        RoundStep::ForcedTrue => (
             m.round,
-            Step::ForcedFalse,
+            RoundStep::ForcedFalse,
             BoolSet::single(!th.supermajority(c.aux[F])),
         ),
-        Step::ForcedFalse => (
+        RoundStep::ForcedFalse => (
             m.round,
-            Step::GenuineFlip,
+            RoundStep::GenuineFlip,
             BoolSet::single(th.supermajority(c.aux[T])),
         ),
-        Step::GenuineFlip => {
+        RoundStep::GenuineFlip => {
             let est = if th.supermajority(c.aux[T]) {
                 BoolSet::single(true)
             } else if th.supermajority(c.aux[F]) {
@@ -326,7 +326,7 @@ fn next(m: &MetaVote, c: &Counts, th: Thresholds) -> MetaVote {
             } else {
                 BoolSet::EMPTY
             };
-            (m.round + 1, Step::ForcedTrue, est)
+            (m.round + 1, RoundStep::ForcedTrue, est)
         }
     };
     MetaVote {
@@ -391,7 +391,7 @@ mod tests {
 
     fn undecided(
         round: u32,
-        step: Step,
+        step: RoundStep,
         est: BoolSet,
         bin: BoolSet,
         aux: Option<bool>,
@@ -418,7 +418,7 @@ mod tests {
         let out = advance(&own, &[&a8, &b10, &d16], th);
         assert_eq!(
             out,
-            vec![undecided(0, Step::ForcedTrue, TF, FF, Some(false))]
+            vec![undecided(0, RoundStep::ForcedTrue, TF, FF, Some(false))]
         );
     }
 
@@ -426,16 +426,16 @@ mod tests {
     #[test]
     fn appendix_a10() {
         let th = Thresholds::new(4);
-        let b15 = [undecided(0, Step::ForcedTrue, TF, FF, Some(false))];
-        let c15 = [undecided(0, Step::ForcedTrue, TF, FF, Some(false))];
+        let b15 = [undecided(0, RoundStep::ForcedTrue, TF, FF, Some(false))];
+        let c15 = [undecided(0, RoundStep::ForcedTrue, TF, FF, Some(false))];
         let d17 = [MetaVote::initial(false)];
         let own = [MetaVote::initial(false)];
         let out = advance(&own, &[&b15, &c15, &d17], th);
         assert_eq!(
             out,
             vec![
-                undecided(0, Step::ForcedTrue, TF, TF, Some(true)),
-                undecided(0, Step::ForcedFalse, TT, BoolSet::EMPTY, None),
+                undecided(0, RoundStep::ForcedTrue, TF, TF, Some(true)),
+                undecided(0, RoundStep::ForcedFalse, TT, BoolSet::EMPTY, None),
             ]
         );
     }
@@ -444,7 +444,7 @@ mod tests {
     #[test]
     fn appendix_a18_decides() {
         let th = Thresholds::new(4);
-        let at1 = |est, bin, aux| undecided(1, Step::ForcedTrue, est, bin, aux);
+        let at1 = |est, bin, aux| undecided(1, RoundStep::ForcedTrue, est, bin, aux);
         let c30 = [at1(TT, TT, Some(true))];
         let d29 = [at1(TT, TT, Some(true))];
         let b29 = [at1(TT, BoolSet::EMPTY, None)];
@@ -460,12 +460,12 @@ mod tests {
         // entries are cut.
         let decided = [MetaVote {
             round: 0,
-            step: Step::ForcedTrue,
+            step: RoundStep::ForcedTrue,
             value: MetaValue::Decided(false),
         }];
         let own = [
-            undecided(0, Step::ForcedTrue, TF, TF, Some(true)),
-            undecided(0, Step::ForcedFalse, TT, BoolSet::EMPTY, None),
+            undecided(0, RoundStep::ForcedTrue, TF, TF, Some(true)),
+            undecided(0, RoundStep::ForcedFalse, TT, BoolSet::EMPTY, None),
         ];
         let out = advance(&own, &[&decided], th);
         assert_eq!(out.len(), 1);
@@ -475,10 +475,10 @@ mod tests {
     #[test]
     fn split_genuine_flip_waits_for_the_coin() {
         let th = Thresholds::new(4);
-        let gf = |aux| undecided(0, Step::GenuineFlip, TF, TF, Some(aux));
+        let gf = |aux| undecided(0, RoundStep::GenuineFlip, TF, TF, Some(aux));
         let out = advance(&[gf(true)], &[&[gf(true)], &[gf(false)], &[gf(false)]], th);
         let last = out.last().unwrap();
-        assert_eq!((last.round, last.step), (1, Step::ForcedTrue));
+        assert_eq!((last.round, last.step), (1, RoundStep::ForcedTrue));
         assert!(last.awaits_coin());
     }
 }

@@ -57,7 +57,8 @@ impl Net {
         .unwrap();
         let hash = *event.hash();
         let at = self.graph.insert(event).unwrap().index();
-        assert!(self.elections.on_insert(&self.graph, at).unwrap().is_none());
+        let step = self.elections.on_insert(&mut self.graph, at).unwrap();
+        assert!(step.decided.is_empty());
         self.names.insert(name, (at, hash, index));
     }
 

@@ -9,7 +9,10 @@
 //! state, so:
 //!
 //! * the digests of the same (election, event) must agree on every peer (invariant 7);
-//! * the decided groups must agree (one is a prefix of the other).
+//! * the decided groups must agree (one is a prefix of the other), with their membership
+//!   changes: with churn, some votes add a joining peer or remove voters (and some try to
+//!   re-add a removed voter or remove a stranger, which must change nothing), and the
+//!   elections apply the decided changes themselves.
 //!
 //! `PARSEC_SEEDS=<n>` runs more seeds; a failure prints its seed, and `PARSEC_SEED=<n>`
 //! replays it.
@@ -20,10 +23,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use parsec_coin::ParityCoin;
 use parsec_graph::{
-    Cause, ConsensusMode, Event, EventContent, EventHash, EventLimits, Graph, Observation,
+    Cause, ConsensusMode, Event, EventContent, EventHash, EventLimits, Graph, Malice, Observation,
     ObservationKey, PeerId, SecretKey, Vote,
 };
-use parsec_meta_election::{Elections, VoterSet};
+use parsec_meta_election::{Elections, MembershipChange, VoterSet};
 
 struct Rng(u64);
 
@@ -58,8 +61,16 @@ struct Params {
     payloads: usize,
     peers: usize,
     mode: ConsensusMode,
-    /// Change the voter set between elections (agreed: the same on every peer).
+    /// Also vote membership changes, and let one peer that is not a voter at first take
+    /// part in the gossip (it can be added).
     churn: bool,
+}
+
+impl Params {
+    /// Everyone who creates events: the voters of election 0, then the joiner if any.
+    fn creators(&self) -> usize {
+        self.voters + usize::from(self.churn)
+    }
 }
 
 struct Dag {
@@ -69,19 +80,54 @@ struct Dag {
     creator: Vec<usize>,
 }
 
+/// The membership observations voted with churn (after the payloads): remove the two
+/// highest voters (never forkers: those are the lowest), add the joiner, and two that must
+/// change nothing when decided after the removes: re-adding a removed voter, removing a
+/// peer that never was a member. One removal is an accusation.
+fn membership_votes(keys: &[SecretKey], p: Params) -> Vec<Observation<String>> {
+    if !p.churn {
+        return Vec::new();
+    }
+    let id = |i: usize| keys[i].peer_id();
+    vec![
+        Observation::Remove {
+            peer_id: id(p.voters - 1),
+            related_info: vec![],
+        },
+        Observation::Add {
+            peer_id: id(p.voters),
+            related_info: vec![],
+        },
+        Observation::Accusation {
+            offender: id(p.voters - 2),
+            malice: Malice::Fork(EventHash::from_bytes([7; 32])),
+        },
+        Observation::Add {
+            peer_id: id(p.voters - 1),
+            related_info: vec![],
+        },
+        Observation::Remove {
+            peer_id: PeerId::from_bytes([9; 32]),
+            related_info: vec![],
+        },
+    ]
+}
+
 fn generate(seed: u64, p: Params) -> Dag {
     let mut rng = Rng(seed);
     let limits = EventLimits::default();
-    let keys: Vec<SecretKey> = (0..p.voters).map(|i| key(seed, i)).collect();
+    let keys: Vec<SecretKey> = (0..p.creators()).map(|i| key(seed, i)).collect();
+    let membership = membership_votes(&keys, p);
     let mut dag = Dag {
         keys: keys.clone(),
         events: Vec::new(),
         parents: Vec::new(),
         creator: Vec::new(),
     };
-    let mut own: Vec<Vec<usize>> = vec![Vec::new(); p.voters];
-    let mut heads: Vec<Vec<usize>> = vec![Vec::new(); p.voters];
-    let mut voted: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); p.voters];
+    let creators = p.creators();
+    let mut own: Vec<Vec<usize>> = vec![Vec::new(); creators];
+    let mut heads: Vec<Vec<usize>> = vec![Vec::new(); creators];
+    let mut voted: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); creators];
     let mut index_of: Vec<u64> = Vec::new();
     let push = |dag: &mut Dag,
                 index_of: &mut Vec<u64>,
@@ -106,13 +152,13 @@ fn generate(seed: u64, p: Params) -> Dag {
         index_of.push(index);
         dag.events.len() - 1
     };
-    for c in 0..p.voters {
+    for c in 0..creators {
         let e = push(&mut dag, &mut index_of, c, 0, Cause::Initial, vec![]);
         own[c].push(e);
         heads[c].push(e);
     }
     while dag.events.len() < p.events {
-        let c = rng.below(p.voters);
+        let c = rng.below(creators);
         let forker = c < p.forkers;
         let (self_parent, head_slot) = if forker && rng.chance(p.fork_percent) {
             (own[c][rng.below(own[c].len())], None)
@@ -123,14 +169,19 @@ fn generate(seed: u64, p: Params) -> Dag {
         let sp_hash = *dag.events[self_parent].hash();
         let index = index_of[self_parent] + 1;
         let want_vote = rng.chance(p.vote_percent);
-        let payload = rng.below(p.payloads);
+        // With churn, half the votes are membership changes: enough of them get decided.
+        let payload = if !membership.is_empty() && rng.chance(50) {
+            p.payloads + rng.below(membership.len())
+        } else {
+            rng.below(p.payloads)
+        };
         let e = if want_vote && (forker || !voted[c].contains(&payload)) {
             voted[c].insert(payload);
-            let vote = Vote::new(
-                Observation::OpaquePayload(format!("P{payload}")),
-                &dag.keys[c],
-            )
-            .unwrap();
+            let observation = match payload.checked_sub(p.payloads) {
+                None => Observation::OpaquePayload(format!("P{payload}")),
+                Some(m) => membership[m].clone(),
+            };
+            let vote = Vote::new(observation, &dag.keys[c]).unwrap();
             push(
                 &mut dag,
                 &mut index_of,
@@ -143,7 +194,7 @@ fn generate(seed: u64, p: Params) -> Dag {
                 vec![self_parent],
             )
         } else {
-            let mut o = rng.below(p.voters - 1);
+            let mut o = rng.below(creators - 1);
             if o >= c {
                 o += 1;
             }
@@ -214,23 +265,32 @@ fn order(rng: &mut Rng, dag: &Dag, included: &[bool]) -> Vec<usize> {
     out
 }
 
-#[derive(Default, Debug)]
-struct Outcome {
-    decisions: Vec<Vec<ObservationKey>>,
-    digests: BTreeMap<(u64, EventHash), [u8; 32]>,
-    self_conflicts: usize,
+/// One decided group as every peer must see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Group {
+    election: u64,
+    voters: Vec<PeerId>,
+    keys: Vec<ObservationKey>,
+    membership: Vec<MembershipChange>,
 }
 
-fn run_peer(
-    rng: &mut Rng,
-    dag: &Dag,
-    events: &[usize],
-    mode: ConsensusMode,
-    churn: bool,
-) -> Outcome {
+#[derive(Default, Debug)]
+struct Outcome {
+    decisions: Vec<Group>,
+    digests: BTreeMap<(u64, EventHash), [u8; 32]>,
+    self_conflicts: usize,
+    /// Membership changes that took effect.
+    changes: usize,
+}
+
+fn run_peer(rng: &mut Rng, dag: &Dag, events: &[usize], p: Params) -> Outcome {
     let mut graph = Graph::<String>::new();
-    let mut ids: Vec<PeerId> = dag.keys.iter().map(SecretKey::peer_id).collect();
-    // Register in a random local order.
+    let mut ids: Vec<PeerId> = dag.keys[..p.voters]
+        .iter()
+        .map(SecretKey::peer_id)
+        .collect();
+    // Register in a random local order (the joiner, when its first event arrives or when
+    // a decision adds it).
     for i in (1..ids.len()).rev() {
         let j = rng.below(i + 1);
         ids.swap(i, j);
@@ -239,50 +299,70 @@ fn run_peer(
         .iter()
         .map(|&id| (id, graph.register_peer(id).unwrap()))
         .collect();
-    let voters = VoterSet::new(voters);
-    let all_ids: Vec<PeerId> = dag.keys.iter().map(SecretKey::peer_id).collect();
-    let voters_for = |graph: &Graph<String>, election: u64| -> VoterSet {
-        if !churn || election.is_multiple_of(2) || all_ids.len() < 5 {
-            return voters.clone();
-        }
-        // Drop one voter that never forks (index >= 2, forkers are the lowest indices).
-        let drop = 2 + (election as usize / 2) % (all_ids.len() - 2);
-        VoterSet::new(
-            all_ids
-                .iter()
-                .enumerate()
-                .filter(|&(i, _)| i != drop)
-                .map(|(_, id)| (*id, graph.peer_index(id).unwrap()))
-                .collect(),
-        )
-    };
-    let mut elections = Elections::new(voters.clone(), mode, ParityCoin).unwrap();
+    let mut elections = Elections::new(VoterSet::new(voters), p.mode, ParityCoin).unwrap();
     elections.record_digests(true);
     let mut out = Outcome::default();
-    let note = |elections: &mut Elections<ParityCoin>, out: &mut Outcome| {
+    let mut removed = BTreeSet::new();
+    for &e in events {
+        let at = graph.insert(dag.events[e].clone()).unwrap().index();
+        let step = elections.on_insert(&mut graph, at).unwrap();
+        assert!(
+            step.coin_shares.is_empty(),
+            "the parity coin publishes nothing"
+        );
         for d in elections.take_digests() {
             match out.digests.insert((d.election, d.event), d.digest) {
                 Some(old) if old != d.digest => out.self_conflicts += 1,
                 _ => {}
             }
         }
-    };
-    for &e in events {
-        let at = graph.insert(dag.events[e].clone()).unwrap().index();
-        let mut decision = elections.on_insert(&graph, at).unwrap();
-        note(&mut elections, &mut out);
-        while let Some(d) = decision {
-            out.decisions.push(d.keys.clone());
-            let next = voters_for(&graph, elections.election() + 1);
-            decision = elections.start_next_election(&graph, next).unwrap();
-            note(&mut elections, &mut out);
+        let mut next: Option<BTreeSet<PeerId>> = None;
+        for group in step.decided {
+            // Each group's voters are the ones the group before it left.
+            let voters: BTreeSet<PeerId> = group.voters.iter().copied().collect();
+            if let Some(next) = &next {
+                assert_eq!(&voters, next, "election {}", group.election);
+            }
+            let mut after = voters;
+            for entry in &group.entries {
+                match entry.membership {
+                    MembershipChange::Added(peer) => {
+                        assert!(!removed.contains(&peer), "a removed peer came back");
+                        assert!(after.insert(peer), "added a voter");
+                    }
+                    MembershipChange::Removed(peer) => {
+                        assert!(after.remove(&peer), "removed a non-voter");
+                        removed.insert(peer);
+                    }
+                    MembershipChange::None => {}
+                }
+            }
+            out.changes += group
+                .entries
+                .iter()
+                .filter(|e| e.membership != MembershipChange::None)
+                .count();
+            out.decisions.push(Group {
+                election: group.election,
+                voters: group.voters,
+                keys: group.entries.iter().map(|e| e.key).collect(),
+                membership: group.entries.iter().map(|e| e.membership).collect(),
+            });
+            next = Some(after);
+        }
+        if let Some(next) = next {
+            // The elections restarted with the voters the last group left.
+            let now: BTreeSet<PeerId> = elections.voters().ids().iter().copied().collect();
+            assert_eq!(now, next);
         }
     }
     out
 }
 
 /// Runs one seed; returns a description of the first discrepancy, if any.
-fn check(seed: u64, p: Params) -> Result<(usize, usize), String> {
+/// On success: the digests compared, the groups decided and the membership changes made
+/// (each the least over the peers).
+fn check(seed: u64, p: Params) -> Result<(usize, usize, usize), String> {
     let dag = generate(seed, p);
     let mut rng = Rng(seed ^ 0xdead_beef);
     let n = dag.events.len();
@@ -306,7 +386,7 @@ fn check(seed: u64, p: Params) -> Result<(usize, usize), String> {
             }
         }
         let events = order(&mut rng, &dag, &included);
-        outcomes.push(run_peer(&mut rng, &dag, &events, p.mode, p.churn));
+        outcomes.push(run_peer(&mut rng, &dag, &events, p));
     }
     let mut compared = 0;
     for (i, a) in outcomes.iter().enumerate() {
@@ -345,26 +425,37 @@ fn check(seed: u64, p: Params) -> Result<(usize, usize), String> {
         .map(|o| o.decisions.len())
         .min()
         .unwrap_or(0);
-    Ok((compared, decided))
+    let changes = outcomes.iter().map(|o| o.changes).min().unwrap_or(0);
+    Ok((compared, decided, changes))
 }
 
 fn sweep(p: Params, seeds: std::ops::Range<u64>) {
     let mut failures = Vec::new();
     let mut total_decided = 0;
+    let mut total_changes = 0;
     for seed in seeds {
         match std::panic::catch_unwind(|| check(seed, p)) {
-            Ok(Ok((_, decided))) => total_decided += decided,
+            Ok(Ok((_, decided, changes))) => {
+                total_decided += decided;
+                total_changes += changes;
+            }
             Ok(Err(e)) => failures.push(format!("PARSEC_SEED={seed}: {e}")),
             Err(_) => failures.push(format!("PARSEC_SEED={seed}: panicked")),
         }
     }
-    eprintln!("{p:?}: decided groups (min over peers) summed: {total_decided}");
+    eprintln!(
+        "{p:?}: decided groups (min over peers) summed: {total_decided}, \
+         membership changes: {total_changes}"
+    );
     assert!(
         failures.is_empty(),
         "{} failures:\n{}",
         failures.len(),
         failures.join("\n")
     );
+    if p.churn {
+        assert!(total_changes > 0, "no membership change was ever decided");
+    }
 }
 
 /// `PARSEC_SEED` alone if set; else `PARSEC_SEEDS` seeds (default 20) from 0. A failure

@@ -1,11 +1,12 @@
-//! Decisions (spec §5.4, §8.3, §8.7): a decided group becomes blocks, its membership
-//! changes are applied, and the next election starts (which may decide again).
+//! Decisions (spec §5.4, §8.3, §8.7): the meta-elections hand back every group an
+//! inserted event decided (they run the cascade of restarts themselves); each group
+//! becomes blocks, and its membership changes update the peers' states.
 
 use std::collections::BTreeSet;
 
 use parsec_coin::CommonCoin;
-use parsec_graph::{EventIndex, Observation, Payload, PeerId};
-use parsec_meta_election::{Decision, VoterSet};
+use parsec_graph::{EventIndex, Payload, PeerId};
+use parsec_meta_election::{DecidedGroup, MembershipChange};
 
 use super::{Parsec, Step};
 use crate::block::Block;
@@ -13,77 +14,56 @@ use crate::error::Error;
 use crate::peers::{PeerFlags, PeerState};
 
 impl<T: Payload, C: CommonCoin> Parsec<T, C> {
-    /// Evaluates a newly inserted event and runs any decision cascade (spec §6.2, §8.7).
+    /// Evaluates a newly inserted event and applies the groups it decided (spec §6.2,
+    /// §8.7).
     pub(super) fn process(&mut self, step: &mut Step<T>, index: EventIndex) -> Result<(), Error> {
         if self.removed {
             return Ok(());
         }
-        let mut decision = self.elections.on_insert(&self.graph, index)?;
-        while let Some(decided) = decision {
-            let voters = self.apply_decision(step, &decided)?;
+        let decided = self.elections.on_insert(&mut self.graph, index)?;
+        // Published with our next own event, as the coin asked.
+        self.coin_shares.extend(decided.coin_shares);
+        for group in decided.decided {
+            self.apply_group(step, group);
             if self.removed {
+                // The groups after our removal were decided without us: we stop here.
                 return Ok(());
             }
-            decision = self.elections.start_next_election(&self.graph, voters)?;
         }
         Ok(())
     }
 
-    /// Turns a decision into blocks and applies its membership changes (spec §5.4, §8.3).
-    pub(super) fn apply_decision(
-        &mut self,
-        step: &mut Step<T>,
-        decision: &Decision,
-    ) -> Result<VoterSet, Error> {
-        let mut voters: BTreeSet<PeerId> = decision.voters.iter().copied().collect();
+    /// Turns a decided group into blocks, numbered on from the last block, and applies its
+    /// membership changes (spec §5.4, §8.3).
+    fn apply_group(&mut self, step: &mut Step<T>, group: DecidedGroup<T>) {
+        // The voter set as the changes before each entry left it.
+        let mut voters: BTreeSet<PeerId> = group.voters.iter().copied().collect();
         let mut position = 0u32;
         tracing::debug!(
-            election = decision.election,
-            keys = decision.keys.len(),
+            election = group.election,
+            keys = group.entries.len(),
             "decided"
         );
-        for (i, votes) in decision.votes.iter().enumerate() {
-            let vote_of = |at: EventIndex| {
-                let node = self.graph.node(at);
-                node.event()
-                    .vote()
-                    .map(|vote| (*self.graph.peer_id(node.creator()), vote))
-            };
-            let proofs: Vec<_> = votes
-                .iter()
-                .filter_map(|&at| vote_of(at))
-                .map(|(voter, vote)| vote.proof(voter))
-                .collect();
-            let block_payload = votes.first().and_then(|&at| vote_of(at)).map(|(_, v)| v);
-            if let Some(vote) = block_payload
-                && !vote.observation.is_internal()
+        for entry in group.entries {
+            if let Some(payload) = entry.payload
+                && !payload.is_internal()
             {
                 step.blocks.push(Block {
-                    payload: vote.observation.clone(),
-                    proofs,
+                    payload,
+                    proofs: entry.proofs,
                     sequence: self.next_sequence,
-                    election: decision.election,
+                    election: group.election,
                     position,
                 });
                 self.next_sequence += 1;
                 position += 1;
             }
-            let change = decision
-                .first_votes
-                .get(i)
-                .copied()
-                .flatten()
-                .and_then(vote_of)
-                .and_then(|(_, vote)| match &vote.observation {
-                    Observation::Add { peer_id, .. } => Some((true, *peer_id)),
-                    Observation::Remove { peer_id, .. } => Some((false, *peer_id)),
-                    Observation::Accusation { offender, .. } => Some((false, *offender)),
-                    _ => None,
-                });
-            match change {
-                Some((true, peer)) => self.apply_add(&mut voters, peer),
-                Some((false, peer)) => self.apply_remove(&mut voters, peer, decision.at),
-                None => {}
+            match entry.membership {
+                MembershipChange::Added(peer) => self.apply_add(&mut voters, peer),
+                MembershipChange::Removed(peer) => {
+                    self.apply_remove(&mut voters, peer, group.election);
+                }
+                MembershipChange::None => {}
             }
         }
         for block in step.blocks.iter().rev().take(position as usize).rev() {
@@ -93,17 +73,15 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
                 "block"
             );
         }
-        let mut set = Vec::with_capacity(voters.len());
-        for voter in voters {
-            set.push((voter, self.graph.register_peer(voter)?));
-        }
-        Ok(VoterSet::new(set))
     }
 
-    pub(super) fn apply_add(&mut self, voters: &mut BTreeSet<PeerId>, peer: PeerId) {
-        if voters.contains(&peer) || matches!(self.peers.get(&peer), Some(PeerState::Removed(_))) {
-            return;
-        }
+    /// A decided `Add` that took effect: `peer` becomes a voter we accept events from, and
+    /// one we gossip to if every other voter is one already (`voters` is the voter set
+    /// before it).
+    fn apply_add(&mut self, voters: &mut BTreeSet<PeerId>, peer: PeerId) {
+        // The meta-elections only report an Add of a peer that is neither a voter nor
+        // removed; present peers are exactly the voters.
+        debug_assert!(!voters.contains(&peer) && !self.peers.contains_key(&peer));
         let everyone_receives = voters
             .iter()
             .filter(|v| **v != self.our_id && **v != peer)
@@ -117,18 +95,12 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         voters.insert(peer);
     }
 
-    pub(super) fn apply_remove(
-        &mut self,
-        voters: &mut BTreeSet<PeerId>,
-        peer: PeerId,
-        at: EventIndex,
-    ) {
-        // Removing a key that never was a member changes nothing: it must not become a
-        // former member, whose events rule (b) of spec §5.3 would let in.
-        if matches!(self.peers.get(&peer), Some(PeerState::Removed(_)) | None) {
-            return;
-        }
-        self.peers.insert(peer, PeerState::Removed(at));
+    /// A decided `Remove` or accusation that took effect in `election`: `peer` is removed
+    /// for good; if it is us, we stop.
+    fn apply_remove(&mut self, voters: &mut BTreeSet<PeerId>, peer: PeerId, election: u64) {
+        // The meta-elections only report the removal of a voter, and voters are present.
+        debug_assert!(matches!(self.peers.get(&peer), Some(PeerState::Present(_))));
+        self.peers.insert(peer, PeerState::Removed { election });
         voters.remove(&peer);
         if peer == self.our_id {
             tracing::info!("we have been removed; stopping");

@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 
 use parsec_coin::CommonCoin;
 use parsec_graph::{
-    Cause, EventContent, EventError, EventHash, EventIndex, Graph, InsertError, KeyCache,
-    Observation, ObservationKey, PackedEvent, Payload, PeerId, SecretKey, Vote, WireMessage,
-    encoding, wire,
+    Cause, CoinShare, EventContent, EventError, EventHash, EventIndex, Graph, InsertError,
+    KeyCache, Observation, ObservationKey, PackedEvent, Payload, PeerId, SecretKey, Vote,
+    WireMessage, encoding, wire,
 };
 use parsec_meta_election::{Elections, MetaDigest, VoterSet};
 
@@ -119,6 +119,8 @@ pub struct Parsec<T: Payload, C: CommonCoin> {
     /// Decompressed public keys of the peers whose events we verify.
     keys: KeyCache,
     next_sequence: u64,
+    /// Coin data the meta-elections produced, for our next own event.
+    coin_shares: Vec<CoinShare>,
     removed: bool,
     /// What we sent each peer, to send less again (`sync`).
     sent: SyncMemory,
@@ -157,6 +159,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             held: FutureBuffer::default(),
             keys: KeyCache::new(),
             next_sequence: 0,
+            coin_shares: Vec::new(),
             removed: false,
             sent: SyncMemory::default(),
         };
@@ -249,10 +252,9 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     }
 
     fn key_of(&self, observation: &Observation<T>) -> Result<ObservationKey, Error> {
-        let hash = observation
-            .hash()
-            .map_err(|e| Error::OwnEvent(EventError::from(e)))?;
-        Ok(observation.key(hash, self.our_id, self.config.consensus_mode))
+        observation
+            .key_by(self.our_id, self.config.consensus_mode)
+            .map_err(|e| Error::OwnEvent(EventError::from(e)))
     }
 
     /// Votes for `observation` (spec §4.7).
@@ -372,7 +374,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         if self.removed {
             return false;
         }
-        if let Some(PeerState::Removed(_)) = self.peers.get(sender) {
+        if let Some(PeerState::Removed { .. }) = self.peers.get(sender) {
             // A removed peer may not have decided its own removal yet and keeps gossiping
             // in good faith: ignore it without blaming it.
             tracing::debug!(%sender, "ignoring a message from a removed peer");
@@ -509,7 +511,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             coin_shares: if index == 0 {
                 Vec::new()
             } else {
-                self.elections.coin_mut().take_outgoing()
+                std::mem::take(&mut self.coin_shares)
             },
         };
         let event = content.sign(&self.key, &self.config.event_limits)?;

@@ -20,13 +20,14 @@ use std::collections::BTreeMap;
 use parsec_coin::CommonCoin;
 use parsec_graph::{EventIndex, Graph, ObservationKey, Payload, PeerIndex};
 
-use super::{Elections, KeyId, VoteRecord, bit, hash_prefix};
+use super::{Elections, KeyId, VoteRecord, hash_prefix};
+use crate::bits::Bits;
 
 /// What a voter's tally knows about one key.
 #[derive(Clone, Debug, Default)]
 pub(super) struct KeyTally {
-    /// Voter slots whose votes for the key are in the ancestry (bitset).
-    voters: Vec<u64>,
+    /// Voter slots whose votes for the key are in the ancestry.
+    voters: Bits,
     count: usize,
     /// The lowest index among the tally owner's own votes for the key in the ancestry
     /// (lowest, not first seen: a forking owner's votes on two branches arrive in any order).
@@ -69,7 +70,7 @@ impl<C: CommonCoin> Elections<C> {
         graph: &Graph<T>,
         event: EventIndex,
         slot: usize,
-        union: &[u64],
+        union: &Bits,
     ) -> Vec<KeyId> {
         let own = self.voters.indices[slot];
         let parent = graph.node(event).self_sync_parent();
@@ -90,7 +91,7 @@ impl<C: CommonCoin> Elections<C> {
         tally.at = Some(event);
         for &id in &fresh {
             let record = self.records[id];
-            if record.decided || bit(union, record.key) {
+            if record.decided || union.contains(record.key as usize) {
                 continue;
             }
             if let ObservationKey::Single(..) = self.keys[record.key as usize] {
@@ -104,16 +105,11 @@ impl<C: CommonCoin> Elections<C> {
             }
             let entry = tally.keys.entry(record.key).or_default();
             let mut counted = false;
-            if let Some(voter) = self.voters.slot(record.creator) {
-                let (word, bit) = (voter / 64, 1u64 << (voter % 64));
-                if entry.voters.len() <= word {
-                    entry.voters.resize(word + 1, 0);
-                }
-                if entry.voters[word] & bit == 0 {
-                    entry.voters[word] |= bit;
-                    entry.count += 1;
-                    counted = true;
-                }
+            if let Some(voter) = self.voters.slot(record.creator)
+                && entry.voters.insert(voter)
+            {
+                entry.count += 1;
+                counted = true;
             }
             if record.creator == own {
                 entry.note_own(record.index);

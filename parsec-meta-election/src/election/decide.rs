@@ -1,12 +1,13 @@
 //! Deciding (spec §8.1 to §8.3): the decision at an event, the decided set from the
-//! nominations of the candidates decided `true`, and what a decision leaves behind.
+//! nominations of the candidates decided `true`, the decided group handed back, and what a
+//! decision leaves behind.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use parsec_coin::CommonCoin;
-use parsec_graph::{EventIndex, Graph, ObservationKey, Payload};
+use parsec_graph::{EventIndex, Graph, ObservationKey, Payload, PeerId, Vote, group_hash};
 
-use super::{Decision, Elections, KeyId, Observer, group_hash};
+use super::{DecidedGroup, DecidedKey, Elections, KeyId, Observer};
 use crate::metavote::MetaVote;
 
 impl<C: CommonCoin> Elections<C> {
@@ -15,7 +16,7 @@ impl<C: CommonCoin> Elections<C> {
         &mut self,
         graph: &Graph<T>,
         event: EventIndex,
-    ) -> Option<Decision> {
+    ) -> Option<DecidedGroup<T>> {
         let creator = graph.node(event).creator();
         let keys = if self.voters.len() == 1 {
             if self.voters.indices[0] != creator {
@@ -42,7 +43,7 @@ impl<C: CommonCoin> Elections<C> {
             tracing::error!(?event, "empty decided set: no decision taken");
             return None;
         }
-        Some(self.conclude(event, keys))
+        Some(self.conclude(graph, event, keys))
     }
 
     /// The nomination of candidate `p`, decided `true` at `at`: the first interesting event
@@ -110,14 +111,23 @@ impl<C: CommonCoin> Elections<C> {
         keys.into_iter().map(|(_, _, _, id)| id).collect()
     }
 
-    /// Records the decision and leaves the election waiting for its successor.
-    fn conclude(&mut self, at: EventIndex, ids: Vec<KeyId>) -> Decision {
-        let mut votes = Vec::with_capacity(ids.len());
-        let mut first_votes = Vec::with_capacity(ids.len());
+    /// Records the decision and leaves the election waiting for its successor, whose
+    /// voters it computes (`next_voters`); returns the decided group.
+    fn conclude<T: Payload>(
+        &mut self,
+        graph: &Graph<T>,
+        at: EventIndex,
+        ids: Vec<KeyId>,
+    ) -> DecidedGroup<T> {
+        // The voter set as the group's membership changes leave it, one key after another.
+        let mut running: BTreeSet<PeerId> = self.voters.ids.iter().copied().collect();
+        let mut entries = Vec::with_capacity(ids.len());
         for &key in &ids {
             self.undecided.remove(&key);
             let records = std::mem::take(&mut self.votes_of[key as usize]);
-            first_votes.push(records.first().map(|&first| self.records[first].event));
+            // Whoever cast it: its observation is needed for membership effects even when
+            // no voter voted it.
+            let first_vote = records.first().map(|&first| self.records[first].event);
             // One vote per voter of this election: its latest inserted, in voter order.
             let mut latest: Vec<(usize, EventIndex)> = Vec::with_capacity(records.len());
             for &id in &records {
@@ -130,7 +140,8 @@ impl<C: CommonCoin> Elections<C> {
             }
             latest.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
             latest.dedup_by_key(|(slot, _)| *slot);
-            votes.push(latest.into_iter().map(|(_, event)| event).collect());
+            let votes: Vec<EventIndex> = latest.into_iter().map(|(_, event)| event).collect();
+            entries.push(self.decided_key(graph, key, &votes, first_vote, &mut running));
             self.decided[key as usize] = true;
         }
         for tally in self.tallies.iter_mut().flatten() {
@@ -143,17 +154,51 @@ impl<C: CommonCoin> Elections<C> {
         for meta in self.meta[self.cleared..].iter_mut().flatten() {
             meta.content.retain(|&key| !decided[key as usize]);
         }
-        let keys: Vec<ObservationKey> = ids.iter().map(|&id| self.keys[id as usize]).collect();
+        let keys: Vec<ObservationKey> = entries.iter().map(|entry| entry.key).collect();
         self.previous_group_hash = group_hash(&keys);
         self.decided_groups += 1;
-        self.restart_pending = true;
-        Decision {
+        self.next_voters = Some(running.into_iter().collect());
+        DecidedGroup {
             election: self.election,
             at,
-            keys,
-            votes,
-            first_votes,
             voters: self.voters.ids.clone(),
+            entries,
+        }
+    }
+
+    /// What the group says about `key`: the payload and proofs from `votes` (the deciding
+    /// voters' votes, in voter order), and the membership change of the first registered
+    /// vote, applied to `running`.
+    fn decided_key<T: Payload>(
+        &mut self,
+        graph: &Graph<T>,
+        key: KeyId,
+        votes: &[EventIndex],
+        first_vote: Option<EventIndex>,
+        running: &mut BTreeSet<PeerId>,
+    ) -> DecidedKey<T> {
+        let vote_of = |at: EventIndex| -> Option<(PeerId, &Vote<T>)> {
+            let event = graph.node(at).event();
+            event.vote().map(|vote| (*event.creator(), vote))
+        };
+        let proofs = votes
+            .iter()
+            .filter_map(|&at| vote_of(at))
+            .map(|(voter, vote)| vote.proof(voter))
+            .collect();
+        let payload = votes
+            .first()
+            .and_then(|&at| vote_of(at))
+            .map(|(_, vote)| vote.observation.clone());
+        let membership = match first_vote.and_then(vote_of) {
+            Some((_, vote)) => self.membership_change(&vote.observation, running),
+            None => super::MembershipChange::None,
+        };
+        DecidedKey {
+            key: self.keys[key as usize],
+            payload,
+            proofs,
+            membership,
         }
     }
 }

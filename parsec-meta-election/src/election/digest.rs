@@ -9,7 +9,7 @@ use parsec_coin::CommonCoin;
 use parsec_graph::{EventHash, EventIndex, Graph, ObservationKey, Payload};
 
 use super::{Elections, MetaEvent, Observer};
-use crate::metavote::{MetaValue, Step};
+use crate::metavote::{MetaValue, RoundStep};
 
 /// The digest of one evaluated meta-event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -103,9 +103,9 @@ impl<C: CommonCoin> Elections<C> {
                     hasher.update(&(list.len() as u64).to_le_bytes());
                     for entry in list.iter() {
                         let step = match entry.step {
-                            Step::ForcedTrue => 0,
-                            Step::ForcedFalse => 1,
-                            Step::GenuineFlip => 2,
+                            RoundStep::ForcedTrue => 0,
+                            RoundStep::ForcedFalse => 1,
+                            RoundStep::GenuineFlip => 2,
                         };
                         hasher.update(&entry.round.to_le_bytes());
                         hasher.update(&[step]);

@@ -7,7 +7,15 @@
 //! that became interesting in its ancestry), whether it is an observer, and, from its
 //! creator's observer on, one meta-vote list per candidate. When every list of an event
 //! ends decided, the keys nominated by the candidates decided `true` form the decided
-//! group, and the next election starts from the earliest undecided vote.
+//! group (`decide.rs`). The elections then apply the group's membership changes
+//! themselves, start the next election from the earliest undecided vote and re-evaluate
+//! the graph from there, which may decide again at once (a cascade, `restart.rs`): one
+//! inserted event hands back every group it led to, in one [`ElectionStep`].
+//!
+//! The files: `insert.rs` registers votes and evaluates events, `observer.rs` builds a
+//! meta-event, `content.rs` its interesting content, `lists.rs` its meta-vote lists,
+//! `decide.rs` the decision, `restart.rs` the membership changes and the next election,
+//! `step.rs` what is handed back, `digest.rs` the digests that check purity.
 //!
 //! ## Only the ancestry decides
 //!
@@ -64,15 +72,16 @@
 //! ancestry of its latest sync events (a cursor per creator over that creator's votes,
 //! which the creator's chain adds in index order), one per branch it was recently on, and
 //! every meta-event carries its chain's content union, so each event only looks at votes
-//! it has not seen before (`content.rs`). After a decision
-//! with an unchanged voter set, meta-events before the old election's first observer keep
-//! their content minus the decided keys (the original's reuse procedure, §8.6); a changed
-//! voter set re-evaluates everything from the restart point (§8.5).
+//! it has not seen before (`content.rs`). A restart reuses what it can (`restart.rs`).
 
 mod content;
 mod decide;
 mod digest;
+mod insert;
 mod lists;
+mod observer;
+mod restart;
+mod step;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -80,33 +89,16 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use parsec_coin::CommonCoin;
-use parsec_graph::hashing::DigestMap;
 use parsec_graph::{
-    ConsensusMode, EventIndex, Graph, ObservationKey, Payload, PeerId, PeerIndex, encoding,
+    ConsensusMode, DigestMap, EventIndex, InsertError, ObservationKey, PeerId, PeerIndex,
 };
 
+use crate::bits::Bits;
 use crate::metavote::{MetaVote, Thresholds};
 pub use crate::voters::VoterSet;
 use content::Tally;
 pub use digest::MetaDigest;
-
-/// What one election decided, at which event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Decision {
-    /// The election's number.
-    pub election: u64,
-    /// The event at which it was decided.
-    pub at: EventIndex,
-    /// The decided keys, in decided order (never empty).
-    pub keys: Vec<ObservationKey>,
-    /// Per key: the vote events by voters of this election, one per voter (its latest).
-    pub votes: Vec<Vec<EventIndex>>,
-    /// Per key: the earliest registered vote event for it, whoever voted (its observation
-    /// is needed for membership effects even when no voter voted it).
-    pub first_votes: Vec<Option<EventIndex>>,
-    /// The voters of the deciding election.
-    pub voters: Vec<PeerId>,
-}
+pub use step::{DecidedGroup, DecidedKey, ElectionStep, MembershipChange, PendingKey};
 
 /// Observer status of a meta-event (spec §6.4).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,18 +115,6 @@ enum Observer {
 /// paths compare and hash these instead of 64-byte keys.
 type KeyId = u32;
 
-/// `blake3(GROUP_TAG ‖ enc(Vec<ObservationHash>))` of a decided group (spec §1.3), encoded
-/// by hand: a `u64` count, then the raw hashes.
-fn group_hash(keys: &[ObservationKey]) -> [u8; 32] {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(encoding::GROUP_TAG);
-    hasher.update(&(keys.len() as u64).to_le_bytes());
-    for key in keys {
-        hasher.update(key.hash().as_bytes());
-    }
-    *hasher.finalize().as_bytes()
-}
-
 /// The first eight bytes of a key's observation hash, big-endian: agrees with key order
 /// whenever it differs.
 fn hash_prefix(key: &ObservationKey) -> u64 {
@@ -143,41 +123,20 @@ fn hash_prefix(key: &ObservationKey) -> u64 {
     u64::from_be_bytes(prefix)
 }
 
-fn bit(set: &[u64], id: KeyId) -> bool {
-    set.get(id as usize / 64)
-        .is_some_and(|word| word & (1 << (id % 64)) != 0)
-}
-
-fn set_small_bit(set: &mut SmallVec<[u64; 1]>, slot: usize) {
-    let word = slot / 64;
-    if set.len() <= word {
-        set.resize(word + 1, 0);
-    }
-    set[word] |= 1 << (slot % 64);
-}
-
-fn set_bit(set: &mut Vec<u64>, id: KeyId) {
-    let word = id as usize / 64;
-    if set.len() <= word {
-        set.resize(word + 1, 0);
-    }
-    set[word] |= 1 << (id % 64);
-}
-
 type List = Arc<[MetaVote]>;
 
 #[derive(Clone, Debug)]
 struct MetaEvent {
     content: Vec<KeyId>,
     /// The content union of its chain up to it: the keys of its creator's interesting
-    /// events on its self-chain, itself included (bitset by key id; `None`: empty). Shared
-    /// along the chain; it may hold decided keys, which exclude nothing more.
-    union: Option<Arc<Vec<u64>>>,
+    /// events on its self-chain, itself included (by key id; `None`: empty). Shared along
+    /// the chain; it may hold decided keys, which exclude nothing more.
+    union: Option<Arc<Bits>>,
     observer: Observer,
     lists: Option<Lists>,
-    /// Voter slots whose first interesting event this event strongly sees (bitset), kept
-    /// while it is not an observer so that its successor need not test them again.
-    strongly_seen: SmallVec<[u64; 1]>,
+    /// Voter slots whose first interesting event this event strongly sees, kept while it
+    /// is not an observer so that its successor need not test them again.
+    strongly_seen: Bits,
 }
 
 /// The meta-vote lists of an event, with what they were computed from.
@@ -202,6 +161,9 @@ struct VoteRecord {
 }
 
 /// The meta-elections of one peer, generic over the coin.
+///
+/// Feed it every event inserted into the peer's graph, in insertion order, with
+/// [`Elections::on_insert`]; it returns the groups decided and the coin data to publish.
 #[derive(Debug)]
 pub struct Elections<C> {
     coin: C,
@@ -221,6 +183,11 @@ pub struct Elections<C> {
     votes_of: Vec<Vec<usize>>,
     undecided: BTreeSet<KeyId>,
     decided_groups: u64,
+    /// Peers a decision removed: they never become voters again.
+    removed: BTreeSet<PeerId>,
+    /// The voters of the next election, between a decision and its restart. Only set
+    /// across calls when the restart failed (`restart.rs`); the next call retries it.
+    next_voters: Option<Vec<PeerId>>,
     meta: Vec<Option<MetaEvent>>,
     observers: Vec<EventIndex>,
     /// Per voter slot: its interesting events this election, on any branch, in insertion
@@ -230,8 +197,6 @@ pub struct Elections<C> {
     tallies: Vec<Vec<Tally>>,
     /// The vote records not decided yet, in registration order.
     undecided_records: BTreeSet<usize>,
-    /// Set between a decision and the start of the next election.
-    restart_pending: bool,
     /// Events evaluated so far (all positions below are evaluated).
     evaluated: usize,
     /// Meta-events below this position are all `None` (they precede every restart point).
@@ -244,16 +209,11 @@ pub struct Elections<C> {
     digests: Option<Vec<MetaDigest>>,
 }
 
-/// Misuse of the election state by the engine (never caused by peer data).
+/// Misuse of the election state by the caller, or a graph that cannot take a new voter
+/// (never caused by peer data).
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ElectionError {
-    /// An event was fed while a decision awaited `start_next_election`.
-    #[error("a decision is pending: start the next election first")]
-    RestartPending,
-    /// `start_next_election` without a decision.
-    #[error("no decision is pending")]
-    NoDecision,
     /// Events were fed out of insertion order.
     #[error("event {got} fed, expected {expected}")]
     OutOfOrder {
@@ -262,9 +222,13 @@ pub enum ElectionError {
         /// The position fed.
         got: usize,
     },
-    /// An election with no voters.
+    /// An election with no voters: at creation, or after a decision removed every voter
+    /// (then nothing more can be decided).
     #[error("an election needs at least one voter")]
     NoVoters,
+    /// A voter added by a decision could not be registered in the graph (it is full).
+    #[error("cannot register an added voter: {0}")]
+    Register(#[from] InsertError),
 }
 
 impl<C: CommonCoin> Elections<C> {
@@ -289,12 +253,13 @@ impl<C: CommonCoin> Elections<C> {
             votes_of: Vec::new(),
             undecided: BTreeSet::new(),
             decided_groups: 0,
+            removed: BTreeSet::new(),
+            next_voters: None,
             meta: Vec::new(),
             observers: Vec::new(),
             interesting: vec![Vec::new(); n],
             tallies: vec![Vec::new(); n],
             undecided_records: BTreeSet::new(),
-            restart_pending: false,
             evaluated: 0,
             cleared: 0,
             scratch_latest: Vec::new(),
@@ -309,7 +274,7 @@ impl<C: CommonCoin> Elections<C> {
         self.election
     }
 
-    /// The current voters.
+    /// The current election's voters.
     pub fn voters(&self) -> &VoterSet {
         &self.voters
     }
@@ -322,11 +287,6 @@ impl<C: CommonCoin> Elections<C> {
     /// The coin.
     pub fn coin(&self) -> &C {
         &self.coin
-    }
-
-    /// The coin, mutably (to take outgoing data).
-    pub fn coin_mut(&mut self) -> &mut C {
-        &mut self.coin
     }
 
     /// Whether `key` was decided in an earlier election.
@@ -343,16 +303,25 @@ impl<C: CommonCoin> Elections<C> {
             .is_some_and(|id| self.undecided.contains(id))
     }
 
-    fn intern(&mut self, key: ObservationKey) -> KeyId {
-        if let Some(&id) = self.key_ids.get(&key) {
-            return id;
-        }
-        let id = self.keys.len() as KeyId;
-        self.keys.push(key);
-        self.key_ids.insert(key, id);
-        self.decided.push(false);
-        self.votes_of.push(Vec::new());
-        id
+    /// Every undecided key with a registered vote, in order of first registration, with
+    /// how many distinct voters of the current election voted it: for status reports.
+    pub fn pending(&self) -> Vec<PendingKey> {
+        let mut seen = Bits::default();
+        self.undecided
+            .iter()
+            .map(|&key| {
+                seen.clear();
+                let voters = self.votes_of[key as usize]
+                    .iter()
+                    .filter_map(|&id| self.voters.slot(self.records[id].creator))
+                    .filter(|&slot| seen.insert(slot))
+                    .count();
+                PendingKey {
+                    key: self.keys[key as usize],
+                    voters,
+                }
+            })
+            .collect()
     }
 
     /// Number of groups decided so far.
@@ -377,297 +346,13 @@ impl<C: CommonCoin> Elections<C> {
         )
     }
 
-    /// The key of a vote event, under this mode.
-    pub fn key_of<T: Payload>(
-        &self,
-        graph: &Graph<T>,
-        event: EventIndex,
-    ) -> Option<ObservationKey> {
-        let node = graph.node(event);
-        let vote = node.event().vote()?;
-        let hash = node.event().observation_hash()?;
-        Some(
-            vote.observation
-                .key(*hash, *graph.peer_id(node.creator()), self.mode),
-        )
-    }
-
-    /// Registers the newly inserted event `event` and evaluates it (spec §6.2). Events must
-    /// be fed in insertion order, each exactly once.
-    pub fn on_insert<T: Payload>(
-        &mut self,
-        graph: &Graph<T>,
-        event: EventIndex,
-    ) -> Result<Option<Decision>, ElectionError> {
-        if self.restart_pending {
-            return Err(ElectionError::RestartPending);
-        }
-        if event.get() != self.evaluated {
-            return Err(ElectionError::OutOfOrder {
-                expected: self.evaluated,
-                got: event.get(),
-            });
-        }
-        let key = self.key_of(graph, event).map(|key| self.intern(key));
-        if let Some(key) = key
-            && !self.decided[key as usize]
-        {
-            let node = graph.node(event);
-            let id = self.records.len();
-            self.records.push(VoteRecord {
-                event,
-                creator: node.creator(),
-                index: node.creator_index(),
-                key,
-                decided: false,
-            });
-            let creator = node.creator().get();
-            if self.by_creator.len() <= creator {
-                self.by_creator.resize(creator + 1, Vec::new());
-            }
-            self.by_creator[creator].push(id);
-            self.votes_of[key as usize].push(id);
-            self.undecided.insert(key);
-            self.undecided_records.insert(id);
-        }
-        self.meta.push(None);
-        self.evaluated += 1;
-        Ok(self.evaluate(graph, event, None))
-    }
-
-    /// Starts the election after a decision, with `voters` (the same set for no change),
-    /// and re-evaluates the graph from the restart point (spec §8.5, §8.6). Returns the
-    /// next decision if the re-evaluation reaches one (a cascade).
-    pub fn start_next_election<T: Payload>(
-        &mut self,
-        graph: &Graph<T>,
-        voters: VoterSet,
-    ) -> Result<Option<Decision>, ElectionError> {
-        if !self.restart_pending {
-            return Err(ElectionError::NoDecision);
-        }
-        if voters.is_empty() {
-            return Err(ElectionError::NoVoters);
-        }
-        self.restart_pending = false;
-        self.election += 1;
-        let end = self.evaluated;
-        let restart = self
-            .undecided
-            .iter()
-            .flat_map(|&key| &self.votes_of[key as usize])
-            .map(|&id| self.records[id].event.get())
-            .min()
-            .unwrap_or(end);
-        let first_observer = self.observers.iter().map(|o| o.get()).min();
-        self.observers.clear();
-        let cleared = self.cleared.min(restart).min(end);
-        for meta in &mut self.meta[cleared..restart.min(end)] {
-            *meta = None;
-        }
-        self.cleared = self.cleared.max(restart.min(end));
-
-        if voters != self.voters {
-            let n = voters.len();
-            self.voters = voters;
-            self.th = Thresholds::new(n);
-            self.interesting = vec![Vec::new(); n];
-            self.tallies = vec![Vec::new(); n];
-            for meta in &mut self.meta[restart.min(end)..] {
-                *meta = None;
-            }
-            for position in restart..end {
-                let event = EventIndex::from(position);
-                if let Some(decision) = self.evaluate(graph, event, None) {
-                    return Ok(Some(decision));
-                }
-            }
-            return Ok(None);
-        }
-
-        let resume = restart.max(first_observer.unwrap_or(restart)).min(end);
-        for interesting in &mut self.interesting {
-            interesting.clear();
-        }
-        // The content unions the meta-events carry need no rebuilding: every content kept
-        // below is the old content minus the decided keys, and a decided key in a union
-        // excludes nothing that is not excluded anyway.
-        for position in restart..resume {
-            let Some(meta) = self.meta[position].as_mut() else {
-                continue;
-            };
-            meta.observer = Observer::None;
-            meta.lists = None;
-            meta.strongly_seen.clear();
-            if !meta.content.is_empty() {
-                let creator = graph.node(EventIndex::from(position)).creator();
-                if let Some(slot) = self.voters.slot(creator) {
-                    self.interesting[slot].push(EventIndex::from(position));
-                }
-            }
-        }
-        for position in resume..end {
-            let event = EventIndex::from(position);
-            let kept = self.meta[position].take().map(|meta| meta.content);
-            if let Some(decision) = self.evaluate(graph, event, kept) {
-                return Ok(Some(decision));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Evaluates one event in the current election; `kept` is the content it keeps from an
-    /// earlier election (already stripped of decided keys).
-    fn evaluate<T: Payload>(
-        &mut self,
-        graph: &Graph<T>,
-        event: EventIndex,
-        kept: Option<Vec<KeyId>>,
-    ) -> Option<Decision> {
-        let node = graph.node(event);
-        if node.is_sync()
-            && let Some(slot) = self.voters.slot(node.creator())
-        {
-            self.build_meta(graph, event, slot, kept);
-        }
-        self.decide_at(graph, event)
-    }
-
     fn has_lists(&self, event: EventIndex) -> bool {
         self.meta
             .get(event.get())
             .and_then(Option::as_ref)
             .is_some_and(|m| m.lists.is_some())
     }
-
-    fn build_meta<T: Payload>(
-        &mut self,
-        graph: &Graph<T>,
-        event: EventIndex,
-        slot: usize,
-        kept: Option<Vec<KeyId>>,
-    ) {
-        let n = self.voters.len();
-        let self_sync_parent = graph.node(event).self_sync_parent();
-        let parent_lists = self_sync_parent.is_some_and(|s| self.has_lists(s));
-
-        // Observer first: it reads the first interesting events registered before this one.
-        let mut strongly_seen: SmallVec<[u64; 1]> = SmallVec::new();
-        let observer = if parent_lists {
-            Observer::After
-        } else {
-            // An observer needs a supermajority of voters with a first interesting event.
-            let firsts = self.interesting.iter().filter(|i| !i.is_empty()).count();
-            if self.th.supermajority(firsts) {
-                // Without forks in the ancestry, strongly seeing is monotone along a chain:
-                // what the self-sync-parent strongly saw, this event strongly sees too.
-                let inherited: SmallVec<[u64; 1]> = if graph.has_forks_in_ancestry(event) {
-                    SmallVec::new()
-                } else {
-                    self_sync_parent
-                        .and_then(|s| self.meta[s.get()].as_ref())
-                        .map(|m| m.strongly_seen.clone())
-                        .unwrap_or_default()
-                };
-                let mut latest = std::mem::take(&mut self.scratch_latest);
-                let mut latest_ready = false;
-                let mut observees: Vec<(u32, EventIndex)> = Vec::new();
-                for p in 0..n {
-                    let Some(first) = self.first_interesting(graph, event, p) else {
-                        continue;
-                    };
-                    if bit(&inherited, p as KeyId) {
-                        set_small_bit(&mut strongly_seen, p);
-                        observees.push((p as u32, first));
-                        continue;
-                    }
-                    if !latest_ready {
-                        graph.latest_ancestors(event, &self.voters.indices, &mut latest);
-                        latest_ready = true;
-                    }
-                    if graph.strongly_sees_via(&latest, first, n) {
-                        set_small_bit(&mut strongly_seen, p);
-                        observees.push((p as u32, first));
-                    }
-                }
-                self.scratch_latest = latest;
-                if self.th.supermajority(observees.len()) {
-                    Observer::This(observees)
-                } else {
-                    Observer::None
-                }
-            } else {
-                Observer::None
-            }
-        };
-
-        // The content union of this event's chain before it, from its self-sync-parent.
-        let parent_union: Option<Arc<Vec<u64>>> = self_sync_parent
-            .and_then(|s| self.meta.get(s.get()))
-            .and_then(Option::as_ref)
-            .and_then(|m| m.union.clone());
-        let content = match kept {
-            Some(content) => content,
-            None => {
-                let union = parent_union.as_deref().map_or(&[][..], Vec::as_slice);
-                self.compute_content(graph, event, slot, union)
-            }
-        };
-        let union = if content.is_empty() {
-            parent_union
-        } else {
-            self.interesting[slot].push(event);
-            let mut union = parent_union.as_deref().cloned().unwrap_or_default();
-            for &key in &content {
-                set_bit(&mut union, key);
-            }
-            Some(Arc::new(union))
-        };
-
-        let lists = match &observer {
-            Observer::None => None,
-            Observer::This(observees) => {
-                self.observers.push(event);
-                Some(self.observer_lists(graph, event, slot, observees))
-            }
-            Observer::After => {
-                self_sync_parent.and_then(|s| self.following_lists(graph, event, slot, s))
-            }
-        };
-        if !matches!(observer, Observer::None) {
-            strongly_seen.clear();
-        }
-        self.meta[event.get()] = Some(MetaEvent {
-            content,
-            union,
-            observer,
-            lists,
-            strongly_seen,
-        });
-        self.note_digest(graph, event);
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use parsec_graph::ObservationHash;
-
-    #[test]
-    fn group_hash_is_the_canonical_encoding() {
-        let keys = vec![
-            ObservationKey::Supermajority(ObservationHash::from_bytes([1; 32])),
-            ObservationKey::Single(
-                ObservationHash::from_bytes([2; 32]),
-                PeerId::from_bytes([3; 32]),
-            ),
-        ];
-        let hashes: Vec<ObservationHash> = keys.iter().map(ObservationKey::hash).collect();
-        let expected = encoding::tagged_hash(encoding::GROUP_TAG, &hashes).unwrap();
-        assert_eq!(group_hash(&keys), expected);
-        assert_eq!(
-            group_hash(&[]),
-            encoding::tagged_hash(encoding::GROUP_TAG, &Vec::<ObservationHash>::new()).unwrap()
-        );
-    }
-}
+mod tests;
