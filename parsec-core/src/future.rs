@@ -95,7 +95,6 @@ impl<T> Default for FutureBuffer<T> {
 }
 
 impl<T> FutureBuffer<T> {
-    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }

@@ -61,6 +61,7 @@ mod engine;
 mod error;
 mod future;
 mod peers;
+mod status;
 pub mod sync;
 
 pub use block::Block;
@@ -78,6 +79,7 @@ pub use parsec_graph::{
 };
 pub use parsec_meta_election::{ElectionError, MetaDigest};
 pub use peers::{PeerFlags, PeerState};
+pub use status::{PendingVote, Status};
 
 /// Hooks for simulations, replays and tests (feature `testing`): not for production use.
 #[cfg(feature = "testing")]

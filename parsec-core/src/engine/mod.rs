@@ -26,6 +26,7 @@ use crate::config::Config;
 use crate::error::{Error, Fault, FaultKind, NotPermitted};
 use crate::future::FutureBuffer;
 use crate::peers::{PeerFlags, PeerState};
+use crate::status::{self, PendingVote, Status};
 use crate::sync::{self, Answered, Reply, SyncKind, SyncMemory};
 
 mod decide;
@@ -473,6 +474,34 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     /// Encoded bytes of the events held in the future buffer.
     pub fn held_bytes(&self) -> usize {
         self.held.bytes()
+    }
+
+    /// What the engine is waiting for: the current election, the votes not decided yet
+    /// (with how many voters voted each, against how many a decision needs), the blocks
+    /// output and the held events.
+    pub fn status(&self) -> Status {
+        let voters = self.voters().to_vec();
+        let pending = self
+            .elections
+            .pending()
+            .into_iter()
+            .map(|p| PendingVote {
+                key: p.key,
+                voters: p.voters,
+                ours: self.our_votes.iter().any(|(key, _)| *key == p.key),
+            })
+            .collect();
+        Status {
+            election: self.elections.election(),
+            votes_needed: status::votes_needed(self.config.consensus_mode, voters.len()),
+            voters,
+            mode: self.config.consensus_mode,
+            pending,
+            blocks: self.next_sequence,
+            held_events: self.held.len(),
+            held_bytes: self.held.bytes(),
+            removed: self.removed,
+        }
     }
 
     fn create_vote(

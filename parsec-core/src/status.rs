@@ -1,0 +1,77 @@
+//! What the engine is waiting for: the current election, the votes not decided yet and how
+//! many voters voted each (spec §6.3, §8.1).
+//!
+//! A vote is decided only once it is *interesting*: in `Supermajority` mode more than two
+//! thirds of the current voters must have voted the same payload; in `Single` mode every
+//! vote is its own key and one vote suffices. A payload voted by too few voters therefore
+//! never decides, and [`Status::pending`] shows why.
+
+use parsec_graph::{ConsensusMode, ObservationKey, PeerId};
+
+/// A snapshot of the engine's progress ([`crate::Parsec::status`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Status {
+    /// The current election's number (the number of block groups decided so far).
+    pub election: u64,
+    /// The current election's voters, ascending.
+    pub voters: Vec<PeerId>,
+    /// The consensus mode.
+    pub mode: ConsensusMode,
+    /// How many distinct voters must vote a key before it can be decided.
+    pub votes_needed: usize,
+    /// Every registered vote not decided yet, in the order the engine first saw it.
+    pub pending: Vec<PendingVote>,
+    /// Blocks output so far.
+    pub blocks: u64,
+    /// Events held in the future buffer (waiting for parents or for their creator).
+    pub held_events: usize,
+    /// Encoded bytes of the held events.
+    pub held_bytes: usize,
+    /// Whether we have been removed (then nothing more is processed).
+    pub removed: bool,
+}
+
+/// One undecided key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PendingVote {
+    /// The key (the observation's hash, and in `Single` mode its voter).
+    pub key: ObservationKey,
+    /// How many distinct current voters voted it (in this peer's graph).
+    pub voters: usize,
+    /// Whether we voted it.
+    pub ours: bool,
+}
+
+impl PendingVote {
+    /// Whether enough voters voted it for it to be decided once gossip spreads the votes:
+    /// if false, it waits for more votes, not for more gossip.
+    pub fn enough_votes(&self, status: &Status) -> bool {
+        self.voters >= status.votes_needed
+    }
+}
+
+/// The fewest voters out of `n` that make a key decidable in `mode`.
+pub(crate) fn votes_needed(mode: ConsensusMode, n: usize) -> usize {
+    match mode {
+        // The smallest x with 3x > 2n.
+        ConsensusMode::Supermajority => 2 * n / 3 + 1,
+        ConsensusMode::Single => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn votes_needed_is_the_smallest_supermajority() {
+        for n in 1..40usize {
+            let x = votes_needed(ConsensusMode::Supermajority, n);
+            assert!(3 * x > 2 * n, "n = {n}");
+            assert!(3 * (x - 1) <= 2 * n, "n = {n}");
+            assert_eq!(votes_needed(ConsensusMode::Single, n), 1);
+        }
+    }
+}
