@@ -1,5 +1,7 @@
 //! `Parsec::status`: why a vote is still pending.
 
+#![allow(clippy::unwrap_used)]
+
 use parsec_coin::ParityCoin;
 use parsec_core::{Config, ConsensusMode, Observation, Parsec, SecretKey};
 
