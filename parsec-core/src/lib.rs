@@ -6,6 +6,27 @@
 //! a thread or reads a clock; a driver moves the bytes and makes `persist` durable before
 //! sending anything.
 //!
+//! # The boundaries
+//!
+//! * **Inputs**: [`Parsec::vote_for`], [`Parsec::create_gossip`], [`Parsec::handle_message`]
+//!   and [`Parsec::handle_bytes`]; each returns a [`Step`]. `Err` is local misuse only; a
+//!   peer's bad data is a [`Fault`] in the step, never an error and never a panic.
+//! * **Queries**: [`Parsec::status`] (the election, pending votes and their vote counts),
+//!   [`Parsec::voters`], [`Parsec::peer_state`], [`Parsec::graph`].
+//! * **Sync rules** in [`sync`], the one place that says what a request or response asks of
+//!   us and how events are packed; the simulator's hand-driven peers use it too.
+//! * **Types**: everything in the engine's signatures is re-exported here, so a user need
+//!   not name `parsec-graph`; [`wire`] is the only codec (with size limits).
+//! * **Test hooks** (`replay_event`, `replay_verified`, `share_verified_events`,
+//!   `held_events`, the `testing` module) exist only with the `testing` feature.
+//!
+//! # Debug builds of a dependent crate
+//!
+//! Profile settings do not carry over to a crate that depends on this one: add
+//! `[profile.dev.package.<name>] opt-level = 3` for `curve25519-dalek`, `ed25519-dalek`,
+//! `sha2` and `blake3` to your workspace's `Cargo.toml`, or every signature check of a debug
+//! build takes milliseconds (the README has the lines to copy).
+//!
 //! ```
 //! use parsec_coin::ParityCoin;
 //! use parsec_core::{Config, ConsensusMode, Observation, Parsec, SecretKey};

@@ -3,13 +3,18 @@
 //!
 //! # How it works
 //!
-//! Every event, ours or received, goes through one insertion path: verify, check that its
-//! creator may send and its parents are present (else hold it in the future buffer),
-//! insert it into the graph, and evaluate it in the current meta-election. A decision is
-//! turned into a block group, its membership changes are applied, and the next election
-//! starts at once (which may decide again: a cascade). Held events are released once the
-//! cascade is over. Nothing here performs I/O: every input returns a [`Step`] saying what
-//! to persist, what to send and which blocks were decided.
+//! Four inputs: [`Parsec::vote_for`], [`Parsec::create_gossip`], [`Parsec::handle_message`]
+//! and [`Parsec::handle_bytes`]. Every event, ours or received, goes through one insertion
+//! path (`receive.rs`): verify, check that its creator may send and its parents are present
+//! (else hold it in the future buffer), insert it into the graph, and evaluate it in the
+//! meta-election. The meta-election returns its own step (`parsec_meta_election::
+//! ElectionStep`): the block groups decided (it restarts itself after each, so a cascade
+//! comes back as several groups) and the coin shares to attach to our next event;
+//! `decide.rs` turns each group into blocks and applies its membership changes. The sync
+//! protocol's rules (what a request or response asks of us, how events are packed) live in
+//! [`crate::sync`], shared with the hand-driven peers of the simulator. Held events are
+//! released once per input, at its end. Nothing here performs I/O: every input returns a
+//! [`Step`] saying what to persist, what to send and which blocks were decided.
 
 use std::collections::BTreeMap;
 
