@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use parsec_graph::{
     Cause, CauseKind, EventHash, EventIndex, Graph, PackedEvent, Payload, PeerId, WireLimits,
-    WireMessage, encoding,
+    WireMessage, wire,
 };
 
 use crate::engine::Outgoing;
@@ -284,7 +284,7 @@ pub fn messages<T: Payload>(
     let mut size = 0usize;
     for &at in events {
         let event = graph.node(at).event().packed().clone();
-        let len = encoding::encoded_len(&event).map_err(|e| Error::OwnEvent(e.into()))?;
+        let len = wire::encoded_len(&event).map_err(|e| Error::OwnEvent(e.into()))?;
         let full = chunks
             .last()
             .is_some_and(|c| c.len() >= limits.max_events_per_message);

@@ -1342,7 +1342,7 @@ fn a_vote_of_the_largest_valid_observation_can_be_sent() {
     let mut engines = start(&keys, &config);
     // The largest observation the limits allow.
     let mut payload = "z".repeat(limit);
-    while parsec_graph::encoding::encoded_len(&Observation::OpaquePayload(payload.clone())).unwrap()
+    while parsec_graph::wire::encoded_len(&Observation::OpaquePayload(payload.clone())).unwrap()
         > limit
     {
         payload.pop();

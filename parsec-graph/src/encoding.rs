@@ -14,13 +14,18 @@ pub const EVENT_TAG: &[u8] = b"parsec-rs/v1/event\0";
 pub const VOTE_TAG: &[u8] = b"parsec-rs/v1/vote\0";
 /// Domain tag of observation hashes.
 pub const OBSERVATION_TAG: &[u8] = b"parsec-rs/v1/observation\0";
+// The coin tags are the spec's (§1.3); the coins that hash with them come with issue 9.
 /// Domain tag of coin share messages.
+#[allow(dead_code)]
 pub const COIN_TAG: &[u8] = b"parsec-rs/v1/coin\0";
 /// Domain tag of coin value hashes.
+#[allow(dead_code)]
 pub const COIN_VALUE_TAG: &[u8] = b"parsec-rs/v1/coin-value\0";
 /// Domain tag of round hashes.
+#[allow(dead_code)]
 pub const ROUND_TAG: &[u8] = b"parsec-rs/v1/round\0";
 /// Domain tag of rank keys.
+#[allow(dead_code)]
 pub const RANK_TAG: &[u8] = b"parsec-rs/v1/rank\0";
 /// Domain tag of group hashes.
 pub const GROUP_TAG: &[u8] = b"parsec-rs/v1/group\0";
@@ -123,4 +128,43 @@ pub fn encoded_len<V: Serialize + ?Sized>(value: &V) -> Result<usize, CodecError
     let mut counter = Counter(0);
     bincode::serde::encode_into_std_write(value, &mut counter, config())?;
     Ok(counter.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Observation, SecretKey, Vote};
+
+    #[test]
+    fn unsorted_peer_sets_do_not_decode() {
+        let a = SecretKey::from_seed([1; 32]).peer_id();
+        let b = SecretKey::from_seed([2; 32]).peer_id();
+        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+        let sorted: Observation<String> = Observation::StartDkg {
+            participants: [lo, hi].into_iter().collect(),
+        };
+        let bytes = encode(&sorted).expect("encodes");
+        assert_eq!(
+            decode::<Observation<String>>(&bytes).expect("decodes"),
+            sorted
+        );
+        // Swap the two 32-byte keys after the tag (4) and length (8).
+        let mut swapped = bytes.clone();
+        swapped[12..44].copy_from_slice(hi.as_bytes());
+        swapped[44..76].copy_from_slice(lo.as_bytes());
+        assert!(decode::<Observation<String>>(&swapped).is_err());
+        let mut duplicated = bytes;
+        duplicated[44..76].copy_from_slice(lo.as_bytes());
+        assert!(decode::<Observation<String>>(&duplicated).is_err());
+    }
+
+    #[test]
+    fn forged_string_length_is_an_error() {
+        let key = SecretKey::from_seed([1; 32]);
+        let vote = Vote::new(Observation::OpaquePayload("abc".to_string()), &key).expect("signs");
+        let mut bytes = encode(&vote).expect("encodes");
+        // Observation tag (4) then the string length (8).
+        bytes[4..12].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
+        assert!(decode::<Vote<String>>(&bytes).is_err());
+    }
 }

@@ -61,10 +61,10 @@
 
 #[cfg(feature = "dump-graphs")]
 pub mod dot;
-pub mod encoding;
+mod encoding;
 mod event;
 mod graph;
-pub mod hashing;
+mod hashing;
 mod id;
 mod observation;
 pub mod wire;

@@ -136,6 +136,12 @@ pub fn encode<T: Payload>(
     Ok(bytes)
 }
 
+/// The encoded size of `value` (an event, an observation) in the project's codec: the
+/// bytes it takes in a message.
+pub fn encoded_len<V: Serialize + ?Sized>(value: &V) -> Result<usize, CodecError> {
+    encoding::encoded_len(value)
+}
+
 /// The message in `bytes`, within `limits`. Never panics, whatever the bytes.
 pub fn decode<T: Payload>(bytes: &[u8], limits: &WireLimits) -> Result<WireMessage<T>, WireError> {
     if bytes.len() > limits.max_message_bytes {

@@ -22,7 +22,7 @@ use parsec_coin::CommonCoin;
 use parsec_graph::{
     Cause, CoinShare, EventContent, EventError, EventHash, EventIndex, Graph, InsertError,
     KeyCache, Observation, ObservationKey, PackedEvent, Payload, PeerId, SecretKey, Vote,
-    WireMessage, encoding, wire,
+    WireMessage, wire,
 };
 use parsec_meta_election::{Elections, MetaDigest, VoterSet};
 
@@ -277,7 +277,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         ) {
             return Err(Error::ForbiddenObservation);
         }
-        let size = encoding::encoded_len(&observation).map_err(|e| Error::OwnEvent(e.into()))?;
+        let size = wire::encoded_len(&observation).map_err(|e| Error::OwnEvent(e.into()))?;
         if size > self.config.event_limits.max_observation_bytes {
             return Err(Error::ObservationTooLarge {
                 size,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use parsec_coin::CommonCoin;
 use parsec_graph::{
     Cause, Event, EventError, EventHash, EventIndex, Graph, Inserted, PackedEvent, Payload, PeerId,
-    encoding,
+    wire,
 };
 
 use super::{Origin, Parsec, Placed, Step};
@@ -170,7 +170,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         let eligible = self.was_member(event.creator());
         // The encoded size plus what holding it costs beyond that (an encoding error cannot
         // happen for an event that was decoded or signed; count it as too large to hold).
-        let bytes = encoding::encoded_len(event.packed()).map_or(usize::MAX, |len| {
+        let bytes = wire::encoded_len(event.packed()).map_or(usize::MAX, |len| {
             len.saturating_add(future::HELD_OVERHEAD_BYTES)
         });
         let limits = future::Limits {

@@ -242,7 +242,7 @@ impl Puppet {
         let mut batch: Vec<PackedEvent<String>> = Vec::new();
         let mut size = 0;
         for event in events {
-            let bytes = parsec_graph::encoding::encoded_len(&event)
+            let bytes = parsec_graph::wire::encoded_len(&event)
                 .map_err(|e| PuppetError::Sign(parsec_graph::EventError::from(e)))?;
             if !batch.is_empty()
                 && (size + bytes > room || batch.len() >= limits.max_events_per_message)
