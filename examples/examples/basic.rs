@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
-use parsec_examples::{DotDumper, Observer, Params, Round, Summary, run_with};
+use parsec_examples::{DotDumper, OnRound, Params, Round, Summary, run_with};
 use parsec_graph::ConsensusMode;
 
 /// How payloads are decided.
@@ -158,7 +158,7 @@ fn run_cli(cli: Cli) -> Result<()> {
         None => None,
     };
     let quiet = cli.quiet;
-    let mut observer = |round: &Round<'_>| -> Result<()> {
+    let mut on_round = |round: &Round<'_>| -> Result<()> {
         if !quiet {
             print_round(round);
         }
@@ -167,7 +167,7 @@ fn run_cli(cli: Cli) -> Result<()> {
         }
         Ok(())
     };
-    let summary = run_with(&params, &mut observer)?;
+    let summary = run_with(&params, &mut on_round)?;
     print_summary(&params, &summary);
     if let (Some(dir), Some(dumper)) = (&cli.dump_graphs, &dumper) {
         println!(

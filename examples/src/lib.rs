@@ -1,6 +1,7 @@
 //! `parsec-examples`: the simulation shared by the runnable examples of parsec-rs.
 //!
-//! Sits on top of `parsec-core` (beside `parsec-sim`, which tests the engine far more
+//! Sits on top of `parsec-core` and `parsec-sim` (whose in-process
+//! [`Network`] carries the messages, and whose simulator tests the engine far more
 //! thoroughly): [`run`] plays the scenario of the original PARSEC release's `basic`
 //! example with our engine, so that `examples/basic.rs` (one run, printed round by round)
 //! and `examples/scaling.rs` (a grid of runs, printed as a table) share one definition.
@@ -9,16 +10,18 @@
 //!
 //! `peers` genesis members named like people (Alice, Bob, Carol, ...) start from the same
 //! genesis group, and `events` random payloads are drawn (shown as `ev00`, `ev01`, ...).
-//! Each round shuffles the peers into a ring; in ring order every peer sends a gossip
-//! request to its successor ([`Parsec::create_gossip`]), the successor handles it and
-//! answers, the sender handles the answer, and then, with probability
-//! [`Params::vote_probability`], the sender votes one payload it has not voted yet, chosen
-//! at random. A crashed peer (see [`Params::faulty`]) never gossips and never answers: a
-//! request to it is dropped. After each round every honest peer's blocks must agree with
-//! the others' as prefixes; the run ends when every honest peer holds the genesis block and
-//! every expected payload block, or fails after [`Params::max_rounds`].
+//! Each round shuffles the peers into a ring; in ring order every peer syncs with its
+//! successor ([`Network::sync`]: the sender's [`Parsec::create_gossip`] request is
+//! delivered at once, the successor answers, the sender handles the answer), and then,
+//! with probability [`Params::vote_probability`], the sender votes one payload it has not
+//! voted yet, chosen at random. A crashed peer (see [`Params::faulty`]) never starts: it
+//! never gossips and never answers, and the network drops every request to it. After
+//! every sync and vote, every block a peer output must agree with the others' at the same
+//! position, and no peer may report a fault; the run ends when every honest peer holds the
+//! genesis block and every expected payload block, or fails after [`Params::max_rounds`].
 //!
-//! Every random choice comes from one `ChaCha8Rng` seeded with [`Params::seed`]; keys are
+//! Every random choice of the scenario comes from one `ChaCha8Rng` seeded with
+//! [`Params::seed`] (the network, on perfect links, draws nothing); keys are
 //! derived from the seed and the peer's position with `ChaCha20Rng` (key material, as the
 //! design asks). The engines are deterministic, so a seed reproduces a run exactly, except
 //! for its timings.
@@ -43,17 +46,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
-use parsec_coin::ParityCoin;
-use parsec_core::{Block, Config, Parsec, Step};
+use anyhow::{Context, Result, bail, ensure};
+#[cfg(doc)]
+use parsec_core::Parsec;
+use parsec_core::{Block, Config};
 use parsec_graph::dot::{DotOptions, to_dot};
-use parsec_graph::{ConsensusMode, Observation, PeerId, SecretKey, WireMessage};
+use parsec_graph::{ConsensusMode, Observation, PeerId, SecretKey};
+use parsec_sim::network::{Network, NetworkBuilder};
 use rand::seq::SliceRandom;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
 
 /// The engine every simulated peer runs: `String` payloads and the test-only parity coin.
-pub type Engine = Parsec<String, ParityCoin>;
+pub use parsec_sim::network::Engine;
 
 /// First names of the peers; beyond 26 peers a number is appended (`Alice2`, ...).
 const NAMES: [&str; 26] = [
@@ -192,12 +197,9 @@ impl Summary {
     }
 }
 
-/// One simulated peer.
+/// What the scenario keeps about one peer (its engine and records are in the network).
 struct Peer {
     name: String,
-    id: PeerId,
-    /// `None` for a crashed peer.
-    engine: Option<Engine>,
     /// Payload indices voted, in voting order.
     votes: Vec<usize>,
     /// Payload indices not voted yet.
@@ -236,13 +238,14 @@ impl fmt::Debug for PeerView<'_> {
     }
 }
 
-/// The state of a run after one round, handed to an [`Observer`].
+/// The state of a run after one round, handed to an [`OnRound`].
 pub struct Round<'a> {
     /// The round just played, from 1.
     pub number: usize,
     /// The run's parameters.
     pub params: &'a Params,
     peers: &'a [Peer],
+    net: &'a Network,
     payload_names: &'a [String],
 }
 
@@ -258,13 +261,17 @@ impl fmt::Debug for Round<'_> {
 impl<'a> Round<'a> {
     /// Every peer, in naming order.
     pub fn peers(&self) -> impl ExactSizeIterator<Item = PeerView<'a>> + 'a {
-        self.peers.iter().map(|peer| PeerView {
-            name: &peer.name,
-            engine: peer.engine.as_ref(),
-            votes: &peer.votes,
-            blocks: &peer.blocks,
-            new_blocks: peer.blocks.len() - peer.blocks_before,
-        })
+        let net = self.net;
+        self.peers
+            .iter()
+            .enumerate()
+            .map(move |(i, peer)| PeerView {
+                name: &peer.name,
+                engine: net.try_engine(i),
+                votes: &peer.votes,
+                blocks: &peer.blocks,
+                new_blocks: peer.blocks.len() - peer.blocks_before,
+            })
     }
 
     /// The short name of payload `index` (`ev07`).
@@ -294,35 +301,35 @@ impl<'a> Round<'a> {
 
     /// The display name of `id` (`?` if it is not one of the run's peers).
     pub fn name_of(&self, id: &PeerId) -> &'a str {
-        self.peers
-            .iter()
-            .find(|peer| peer.id == *id)
+        self.net
+            .index_of(id)
+            .and_then(|i| self.peers.get(i))
             .map_or("?", |peer| peer.name.as_str())
     }
 }
 
 /// Sees the run after every round (printing, dumping graphs). An error stops the run.
-pub trait Observer {
+pub trait OnRound {
     /// Called after round `round.number`.
     fn on_round(&mut self, round: &Round<'_>) -> Result<()>;
 }
 
-impl<F: FnMut(&Round<'_>) -> Result<()>> Observer for F {
+impl<F: FnMut(&Round<'_>) -> Result<()>> OnRound for F {
     fn on_round(&mut self, round: &Round<'_>) -> Result<()> {
         self(round)
     }
 }
 
-/// Runs the scenario without observing it.
+/// Runs the scenario without watching it.
 pub fn run(params: &Params) -> Result<Summary> {
     run_with(params, &mut |_: &Round<'_>| Ok(()))
 }
 
-/// Runs the scenario, calling `observer` after every round.
+/// Runs the scenario, calling `on_round` after every round.
 ///
 /// Fails if the parameters are invalid, an engine call fails or reports a peer fault, two
 /// peers' blocks disagree, or `max_rounds` pass before every block is decided everywhere.
-pub fn run_with(params: &Params, observer: &mut dyn Observer) -> Result<Summary> {
+pub fn run_with(params: &Params, on_round: &mut dyn OnRound) -> Result<Summary> {
     params.validate()?;
     let start = Instant::now();
     let mut sim = Simulation::new(params)?;
@@ -336,14 +343,17 @@ pub fn run_with(params: &Params, observer: &mut dyn Observer) -> Result<Summary>
         }
         rounds += 1;
         sim.play_round()?;
-        observer.on_round(&Round {
+        on_round.on_round(&Round {
             number: rounds,
             params,
             peers: &sim.peers,
+            net: &sim.net,
             payload_names: &sim.payload_names,
         })?;
     }
-    let honest = || sim.peers.iter().filter_map(|p| p.engine.as_ref());
+    let net = &sim.net;
+    let running: Vec<usize> = (0..net.len()).filter(|&i| net.is_running(i)).collect();
+    let honest = || running.iter().map(|&i| net.engine(i));
     let events_created = honest()
         .map(|engine| {
             let graph = engine.graph();
@@ -354,19 +364,17 @@ pub fn run_with(params: &Params, observer: &mut dyn Observer) -> Result<Summary>
         })
         .sum();
     let largest_graph = honest().map(|e| e.graph().len()).max().unwrap_or(0);
-    let blocks = sim
-        .peers
+    let blocks = running
         .iter()
-        .filter(|p| p.engine.is_some())
-        .map(|p| p.blocks.len())
+        .map(|&i| sim.peers[i].blocks.len())
         .max()
         .unwrap_or(0);
     Ok(Summary {
         rounds,
         blocks,
-        messages: sim.messages,
-        dropped: sim.dropped,
-        events_sent: sim.events_sent,
+        messages: (0..net.len()).map(|i| net.traffic(i).messages_sent).sum(),
+        dropped: net.undeliverable(),
+        events_sent: net.nodes().iter().map(|p| p.events_sent()).sum(),
         events_created,
         largest_graph,
         elapsed: start.elapsed(),
@@ -382,19 +390,18 @@ pub fn peer_key(seed: u64, index: usize) -> SecretKey {
     SecretKey::from_seed(bytes)
 }
 
+/// The scenario on top of the network: who syncs with whom and votes what, and what every
+/// peer decided so far.
 struct Simulation<'p> {
     params: &'p Params,
     rng: ChaCha8Rng,
+    net: Network,
     peers: Vec<Peer>,
-    by_id: BTreeMap<PeerId, usize>,
     payloads: Vec<String>,
     payload_names: Vec<String>,
     payload_index: BTreeMap<String, usize>,
     /// The longest block sequence output by any peer: every peer's must be a prefix.
     agreed: Vec<Decided>,
-    messages: u64,
-    dropped: u64,
-    events_sent: u64,
 }
 
 impl<'p> Simulation<'p> {
@@ -418,30 +425,17 @@ impl<'p> Simulation<'p> {
             .enumerate()
             .map(|(i, p)| (p.clone(), i))
             .collect();
-        let mut sim = Simulation {
-            params,
-            rng,
-            peers: Vec::with_capacity(params.peers),
-            by_id: BTreeMap::new(),
-            payloads,
-            payload_names,
-            payload_index,
-            agreed: Vec::new(),
-            messages: 0,
-            dropped: 0,
-            events_sent: 0,
-        };
         let honest = params.honest();
-        // One process, many engines: each event's signatures are checked once, not once
-        // per receiving peer.
-        let verified = parsec_graph::VerifiedEvents::new();
-        for (i, key) in keys.into_iter().enumerate() {
-            let id = key.peer_id();
-            sim.by_id.insert(id, i);
-            sim.peers.push(Peer {
+        // The crashed peers are genesis members that never start.
+        let net = NetworkBuilder::with_keys(keys)
+            .config(config)
+            .seed(params.seed)
+            .not_started(honest..params.peers)
+            .build()
+            .context("starting the peers")?;
+        let peers = (0..params.peers)
+            .map(|i| Peer {
                 name: peer_name(i),
-                id,
-                engine: None,
                 votes: Vec::new(),
                 unvoted: if i < honest {
                     (0..params.events).collect()
@@ -451,40 +445,42 @@ impl<'p> Simulation<'p> {
                 blocks: Vec::new(),
                 blocks_before: 0,
                 expected_blocks: 0,
-            });
-            if i < honest {
-                let (mut engine, step) = Engine::from_genesis(key, config.clone(), ParityCoin)
-                    .with_context(|| format!("starting {}", peer_name(i)))?;
-                engine.share_verified_events(verified.clone());
-                sim.peers[i].engine = Some(engine);
-                sim.absorb(i, step)?;
-            }
-        }
+            })
+            .collect();
+        let mut sim = Simulation {
+            params,
+            rng,
+            net,
+            peers,
+            payloads,
+            payload_names,
+            payload_index,
+            agreed: Vec::new(),
+        };
+        sim.absorb()?;
         Ok(sim)
-    }
-
-    fn engine(&mut self, peer: usize) -> Result<&mut Engine> {
-        self.peers[peer]
-            .engine
-            .as_mut()
-            .ok_or_else(|| anyhow!("{} has crashed", peer_name(peer)))
     }
 
     /// Whether every honest peer output genesis and every expected payload block.
     fn done(&self) -> bool {
         let expected = self.params.expected_payload_blocks();
+        self.running()
+            .all(|p| p.blocks.first() == Some(&Decided::Genesis) && p.expected_blocks >= expected)
+    }
+
+    /// The peers that run.
+    fn running(&self) -> impl Iterator<Item = &Peer> {
         self.peers
             .iter()
-            .filter(|p| p.engine.is_some())
-            .all(|p| p.blocks.first() == Some(&Decided::Genesis) && p.expected_blocks >= expected)
+            .enumerate()
+            .filter(|(i, _)| self.net.is_running(*i))
+            .map(|(_, p)| p)
     }
 
     fn progress(&self) -> String {
         let expected = self.params.expected_payload_blocks();
         let lagging: Vec<String> = self
-            .peers
-            .iter()
-            .filter(|p| p.engine.is_some())
+            .running()
             .map(|p| {
                 format!(
                     "{} has {}/{} payload blocks, voted {}/{}",
@@ -509,51 +505,17 @@ impl<'p> Simulation<'p> {
         for position in 0..n {
             let from = order[position];
             let to = order[(position + 1) % n];
-            if self.peers[from].engine.is_none() {
+            if !self.net.is_running(from) {
                 continue;
             }
             if to != from {
-                self.sync(from, to)?;
+                // A request to a crashed peer is dropped by the network.
+                self.net.sync(from, to).with_context(|| {
+                    format!("{} syncing with {}", peer_name(from), peer_name(to))
+                })?;
+                self.absorb()?;
             }
             self.maybe_vote(from)?;
-        }
-        Ok(())
-    }
-
-    /// `from` sends a request to `to`, which answers unless it crashed.
-    fn sync(&mut self, from: usize, to: usize) -> Result<()> {
-        let (from_id, to_id) = (self.peers[from].id, self.peers[to].id);
-        let step = self
-            .engine(from)?
-            .create_gossip(to_id)
-            .with_context(|| format!("{} gossiping to {}", peer_name(from), peer_name(to)))?;
-        let requests = self.absorb(from, step)?;
-        for request in requests {
-            if self.peers[to].engine.is_none() {
-                self.dropped += 1;
-                continue;
-            }
-            let step = self
-                .engine(to)?
-                .handle_message(from_id, request)
-                .with_context(|| {
-                    format!("{} handling {}'s request", peer_name(to), peer_name(from))
-                })?;
-            for reply in self.absorb(to, step)? {
-                let step = self
-                    .engine(from)?
-                    .handle_message(to_id, reply)
-                    .with_context(|| {
-                        format!("{} handling {}'s response", peer_name(from), peer_name(to))
-                    })?;
-                let more = self.absorb(from, step)?;
-                ensure!(
-                    more.is_empty(),
-                    "{} answered a response from {}",
-                    peer_name(from),
-                    peer_name(to)
-                );
-            }
         }
         Ok(())
     }
@@ -568,93 +530,93 @@ impl<'p> Simulation<'p> {
         let payload = self.peers[peer].unvoted.swap_remove(pick);
         self.peers[peer].votes.push(payload);
         let observation = Observation::OpaquePayload(self.payloads[payload].clone());
-        let step = self
-            .engine(peer)?
-            .vote_for(observation)
+        let sent = self.net.traffic(peer).messages_sent;
+        self.net
+            .vote(peer, observation)
             .with_context(|| format!("{} voting", peer_name(peer)))?;
-        let sent = self.absorb(peer, step)?;
-        ensure!(sent.is_empty(), "a vote produced messages");
-        Ok(())
+        ensure!(
+            self.net.traffic(peer).messages_sent == sent,
+            "a vote produced messages"
+        );
+        self.absorb()
     }
 
-    /// Records a step's blocks (checking agreement) and returns its messages, counted.
-    fn absorb(&mut self, peer: usize, step: Step<String>) -> Result<Vec<WireMessage<String>>> {
-        if let Some(fault) = step.faults.first() {
-            bail!(
-                "{} reported a fault in an honest run: {:?} from {}",
-                peer_name(peer),
-                fault.kind,
-                self.by_id
-                    .get(&fault.sender)
-                    .map_or("?".to_string(), |&i| peer_name(i))
-            );
-        }
-        for block in step.blocks {
-            let decided = self.decided(&block);
-            let position = self.peers[peer].blocks.len();
-            match self.agreed.get(position) {
-                Some(agreed) if *agreed != decided => bail!(
-                    "agreement broken: block {position} of {} differs from another peer's",
-                    peer_name(peer)
-                ),
-                Some(_) => {}
-                None => self.agreed.push(decided.clone()),
+    /// Checks what the peers output since the last call: no fault, and every new block
+    /// agreeing with every other peer's block at its position.
+    fn absorb(&mut self) -> Result<()> {
+        for peer in 0..self.peers.len() {
+            if let Some(fault) = self.net.faults(peer).first() {
+                bail!(
+                    "{} reported a fault in an honest run: {:?} from {}",
+                    peer_name(peer),
+                    fault.kind,
+                    self.net
+                        .index_of(&fault.sender)
+                        .map_or("?".to_string(), peer_name)
+                );
             }
-            let expected = match decided {
-                Decided::Payload { voter: None, .. } => true,
-                Decided::Payload {
-                    voter: Some(voter), ..
-                } => self.peers.get(voter).is_some_and(|v| v.engine.is_some()),
-                Decided::Genesis | Decided::Other(_) => false,
-            };
-            let record = &mut self.peers[peer];
-            if expected {
-                record.expected_blocks += 1;
-            }
-            record.blocks.push(decided);
-        }
-        self.messages += step.send.len() as u64;
-        Ok(step
-            .send
-            .into_iter()
-            .map(|out| {
-                self.events_sent += match &out.message {
-                    WireMessage::Request { events }
-                    | WireMessage::Response { events }
-                    | WireMessage::Events { events } => events.len() as u64,
+            let seen = self.peers[peer].blocks.len();
+            for block in &self.net.blocks(peer)[seen..] {
+                let decided = decided(&self.net, &self.payload_index, self.params, block);
+                let position = self.peers[peer].blocks.len();
+                match self.agreed.get(position) {
+                    Some(agreed) if *agreed != decided => bail!(
+                        "agreement broken: block {position} of {} differs from another peer's",
+                        peer_name(peer)
+                    ),
+                    Some(_) => {}
+                    None => self.agreed.push(decided.clone()),
+                }
+                let expected = match decided {
+                    Decided::Payload { voter: None, .. } => true,
+                    Decided::Payload {
+                        voter: Some(voter), ..
+                    } => self.net.is_running(voter),
+                    Decided::Genesis | Decided::Other(_) => false,
                 };
-                out.message
-            })
-            .collect())
-    }
-
-    fn decided(&self, block: &Block<String>) -> Decided {
-        match &block.payload {
-            Observation::Genesis { .. } => Decided::Genesis,
-            Observation::OpaquePayload(payload) => match self.payload_index.get(payload) {
-                Some(&index) => Decided::Payload {
-                    payload: index,
-                    voter: match self.params.consensus_mode {
-                        ConsensusMode::Supermajority => None,
-                        ConsensusMode::Single => block
-                            .proofs
-                            .first()
-                            .and_then(|proof| self.by_id.get(&proof.signer).copied()),
-                    },
-                },
-                None => Decided::Other("UnknownPayload"),
-            },
-            Observation::Add { .. } => Decided::Other("Add"),
-            Observation::Remove { .. } => Decided::Other("Remove"),
-            Observation::Accusation { .. } => Decided::Other("Accusation"),
-            Observation::StartDkg { .. } => Decided::Other("StartDkg"),
-            Observation::DkgMessage(_) => Decided::Other("DkgMessage"),
-            Observation::DkgResult { .. } => Decided::Other("DkgResult"),
+                let record = &mut self.peers[peer];
+                if expected {
+                    record.expected_blocks += 1;
+                }
+                record.blocks.push(decided);
+            }
         }
+        Ok(())
     }
 }
 
-/// An [`Observer`] that writes `DIR/<peer>-<blocks>.dot` for every peer whose block count
+/// How the examples show `block`.
+fn decided(
+    net: &Network,
+    payload_index: &BTreeMap<String, usize>,
+    params: &Params,
+    block: &Block<String>,
+) -> Decided {
+    match &block.payload {
+        Observation::Genesis { .. } => Decided::Genesis,
+        Observation::OpaquePayload(payload) => match payload_index.get(payload) {
+            Some(&index) => Decided::Payload {
+                payload: index,
+                voter: match params.consensus_mode {
+                    ConsensusMode::Supermajority => None,
+                    ConsensusMode::Single => block
+                        .proofs
+                        .first()
+                        .and_then(|proof| net.index_of(&proof.signer)),
+                },
+            },
+            None => Decided::Other("UnknownPayload"),
+        },
+        Observation::Add { .. } => Decided::Other("Add"),
+        Observation::Remove { .. } => Decided::Other("Remove"),
+        Observation::Accusation { .. } => Decided::Other("Accusation"),
+        Observation::StartDkg { .. } => Decided::Other("StartDkg"),
+        Observation::DkgMessage(_) => Decided::Other("DkgMessage"),
+        Observation::DkgResult { .. } => Decided::Other("DkgResult"),
+    }
+}
+
+/// An [`OnRound`] that writes `DIR/<peer>-<blocks>.dot` for every peer whose block count
 /// grew in a round, and the matching `.svg` when Graphviz `dot` is on the `PATH`.
 #[derive(Debug)]
 pub struct DotDumper {
@@ -686,7 +648,7 @@ fn graphviz_available() -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("dot").is_file()))
 }
 
-impl Observer for DotDumper {
+impl OnRound for DotDumper {
     fn on_round(&mut self, round: &Round<'_>) -> Result<()> {
         for peer in round.peers() {
             let Some(engine) = peer.engine else {

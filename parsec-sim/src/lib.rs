@@ -8,11 +8,15 @@
 //!   spec §15 checked on every run, and run statistics. The integration tests and the
 //!   `soak` binary (`cargo run --release -p parsec-sim --bin soak -- --runs N --seed S`)
 //!   are built on it.
-//! * [`network`]: the first, minimal in-process network of honest engines (instant,
-//!   lossless delivery), kept for its tests and its deterministic peer keys.
+//! * [`network`]: the one step-by-step in-process network (nodes, the links between them
+//!   and the delivery loop) that the simulator, the examples and `parsec-core`'s
+//!   integration tests move their messages through, with its network of honest engines.
+//! * [`fixtures`]: what tests share: deterministic keys, signed and tampered events,
+//!   seeds from `PARSEC_SEED` and the command that replays a failure.
 //! * [`conformance`]: the recorded graphs of `../shared/conformance` and their replay
 //!   through the engine ([`conformance::replay`], shared by the `replay` binary and the
 //!   conformance test).
 pub mod conformance;
+pub mod fixtures;
 pub mod network;
 pub mod sim;

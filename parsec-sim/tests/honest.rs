@@ -113,7 +113,7 @@ fn same_seed_same_run() {
         (
             s.steps,
             s.peers.clone(),
-            s.transport,
+            s.links,
             s.stable_blocks,
             s.largest_graph,
         )

@@ -6,36 +6,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use parsec_core::{Block, Fault, FaultKind};
-use parsec_graph::{
-    Cause, ConsensusMode, EventContent, EventLimits, Graph, Observation, PeerId, PeerSet,
-    SecretKey, Vote,
-};
+use parsec_graph::{Cause, ConsensusMode, Graph, Observation, PeerId, SecretKey, Vote};
+use parsec_sim::fixtures::{event, genesis, opaque, peer_ids, peer_key, peer_keys};
 use parsec_sim::sim::invariants::agreement::Agreement;
 use parsec_sim::sim::invariants::order::Order;
 use parsec_sim::sim::invariants::quiet::{self, LogCapture};
 use parsec_sim::sim::invariants::termination::Termination;
 use parsec_sim::sim::invariants::validity::Validity;
 use parsec_sim::sim::invariants::{Invariant, honest_fork};
-use parsec_sim::sim::{self, ScheduleOptions, peer_key};
-
-fn keys(n: usize) -> Vec<SecretKey> {
-    (0..n).map(peer_key).collect()
-}
-
-fn ids(keys: &[SecretKey]) -> Vec<PeerId> {
-    keys.iter().map(SecretKey::peer_id).collect()
-}
-
-fn genesis(ids: &[PeerId]) -> Observation<String> {
-    Observation::Genesis {
-        group: ids.iter().copied().collect::<PeerSet>(),
-        related_info: Vec::new(),
-    }
-}
-
-fn opaque(s: &str) -> Observation<String> {
-    Observation::OpaquePayload(s.to_string())
-}
+use parsec_sim::sim::{self, ScheduleOptions};
 
 /// A block of `payload` with proofs by `signers`.
 fn block(
@@ -61,17 +40,17 @@ fn block(
 
 #[test]
 fn agreement_catches_diverging_blocks() {
-    let keys = keys(4);
+    let keys = peer_keys(4);
     let all: Vec<&SecretKey> = keys.iter().collect();
     let mut check = Agreement::new(ConsensusMode::Supermajority);
     let a = block(&opaque("a"), &all, 1, 1, 0);
     let b = block(&opaque("b"), &all, 1, 1, 0);
     check
-        .observe(0, 0, &block(&genesis(&ids(&keys)), &all, 0, 0, 0))
+        .observe(0, 0, &block(&genesis(&peer_ids(&keys)), &all, 0, 0, 0))
         .unwrap();
     check.observe(0, 1, &a).unwrap();
     check
-        .observe(1, 0, &block(&genesis(&ids(&keys)), &all, 0, 0, 0))
+        .observe(1, 0, &block(&genesis(&peer_ids(&keys)), &all, 0, 0, 0))
         .unwrap();
     let error = check.observe(1, 1, &b).unwrap_err();
     assert_eq!(error.invariant, Invariant::Agreement);
@@ -83,9 +62,9 @@ fn agreement_catches_diverging_blocks() {
 
 #[test]
 fn order_catches_bad_numbering_and_repeats() {
-    let keys = keys(4);
+    let keys = peer_keys(4);
     let all: Vec<&SecretKey> = keys.iter().collect();
-    let g = block(&genesis(&ids(&keys)), &all, 0, 0, 0);
+    let g = block(&genesis(&peer_ids(&keys)), &all, 0, 0, 0);
     let mut check = Order::new(ConsensusMode::Supermajority, 2, true);
     // Genesis must come first.
     assert!(
@@ -117,8 +96,8 @@ fn order_catches_bad_numbering_and_repeats() {
 
 #[test]
 fn validity_catches_weak_forged_and_unvoted_blocks() {
-    let keys = keys(4);
-    let ids = ids(&keys);
+    let keys = peer_keys(4);
+    let ids = peer_ids(&keys);
     let payload = opaque("a");
     let mut check = Validity::new(ConsensusMode::Supermajority, &ids);
     for id in &ids[..3] {
@@ -175,18 +154,7 @@ fn validity_catches_weak_forged_and_unvoted_blocks() {
 
 #[test]
 fn honest_fork_is_caught_in_any_graph() {
-    let keys = keys(3);
-    let limits = EventLimits::default();
-    let event = |key: &SecretKey, index, cause| {
-        EventContent::<String> {
-            creator: key.peer_id(),
-            index,
-            cause,
-            coin_shares: vec![],
-        }
-        .sign(key, &limits)
-        .unwrap()
-    };
+    let keys = peer_keys(3);
     let mut graph = Graph::<String>::new();
     let a0 = event(&keys[0], 0, Cause::Initial);
     let base = *a0.hash();
@@ -207,8 +175,8 @@ fn honest_fork_is_caught_in_any_graph() {
 
 #[test]
 fn termination_names_what_is_missing() {
-    let keys = keys(4);
-    let ids = ids(&keys);
+    let keys = peer_keys(4);
+    let ids = peer_ids(&keys);
     let all: Vec<&SecretKey> = keys.iter().collect();
     let g = genesis(&ids);
     let votes = [g.clone(), opaque("a"), opaque("b")];
@@ -266,7 +234,7 @@ fn quiet_catches_faults_and_warnings() {
     });
     assert_eq!(other.captured().warnings, 0);
 
-    let keys = keys(3);
+    let keys = peer_keys(3);
     let fault = Fault {
         sender: keys[0].peer_id(),
         creator: Some(keys[1].peer_id()),

@@ -11,67 +11,19 @@ use std::collections::BTreeMap;
 
 use parsec_core::Block;
 use parsec_graph::{ConsensusMode, Observation, PeerId};
+use parsec_sim::fixtures::{self, Agreed, Rerun, agreed_sequence, opaque, seed_from_env};
 use parsec_sim::network::Network;
+use parsec_sim::sim::BlockKey;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// The seed of a test: `PARSEC_SEED` if set, else `default`.
-fn seed_or(default: u64) -> u64 {
-    match std::env::var("PARSEC_SEED") {
-        Ok(value) => value
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("PARSEC_SEED={value:?} is not a u64")),
-        Err(_) => default,
-    }
-}
-
-/// Prints how to rerun a test if it panics while this guard is alive.
-struct RerunHint {
-    seed: u64,
-    test: &'static str,
-}
-
-impl Drop for RerunHint {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "rerun with: PARSEC_SEED={} cargo test -p parsec-sim --test network {}",
-                self.seed, self.test
-            );
-        }
-    }
-}
-
-/// What every peer must agree on about one block: the payload, the voter for `Single`-mode
-/// opaque blocks, and the group boundaries.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Decided {
-    payload: Observation<String>,
-    signer: Option<PeerId>,
-    election: u64,
-    position: u32,
-}
-
-fn decided(block: &Block<String>, mode: ConsensusMode) -> Decided {
-    let single = mode == ConsensusMode::Single && block.payload.is_opaque();
-    Decided {
-        payload: block.payload.clone(),
-        signer: single
-            .then(|| block.proofs.first().map(|p| p.signer))
-            .flatten(),
-        election: block.election,
-        position: block.position,
-    }
-}
-
-fn sequence(net: &Network, peer: usize, mode: ConsensusMode) -> Vec<Decided> {
-    net.blocks(peer).iter().map(|b| decided(b, mode)).collect()
+fn sequence(net: &Network, peer: usize, mode: ConsensusMode) -> Vec<Agreed> {
+    agreed_sequence(net.blocks(peer), mode)
 }
 
 /// Spec §15.1: every peer's sequence is a prefix of the longest one.
 fn check_prefix_agreement(net: &Network, mode: ConsensusMode, context: &str) {
-    let sequences: Vec<Vec<Decided>> = (0..net.len()).map(|i| sequence(net, i, mode)).collect();
+    let sequences: Vec<Vec<Agreed>> = (0..net.len()).map(|i| sequence(net, i, mode)).collect();
     let (longest, reference) = sequences
         .iter()
         .enumerate()
@@ -89,10 +41,6 @@ fn check_prefix_agreement(net: &Network, mode: ConsensusMode, context: &str) {
 
 /// What one peer will vote, in order.
 type VotePlan = Vec<Vec<Observation<String>>>;
-
-fn opaque(s: &str) -> Observation<String> {
-    Observation::OpaquePayload(s.to_string())
-}
 
 /// Supermajority: every peer votes the same three payloads, in a peer-dependent order.
 fn supermajority_plan(peers: usize) -> VotePlan {
@@ -129,30 +77,25 @@ fn single_plan(peers: usize) -> VotePlan {
 }
 
 /// The keys every peer must decide: payload, plus the voter in `Single` mode.
-fn expected_keys(
-    net: &Network,
-    plan: &VotePlan,
-    mode: ConsensusMode,
-) -> BTreeMap<(Observation<String>, Option<PeerId>), usize> {
+fn expected_keys(net: &Network, plan: &VotePlan, mode: ConsensusMode) -> BTreeMap<BlockKey, usize> {
     let mut expected = BTreeMap::new();
     for (i, votes) in plan.iter().enumerate() {
         for vote in votes {
             let signer = (mode == ConsensusMode::Single).then(|| net.peer_id(i));
-            expected.insert((vote.clone(), signer), 0);
+            let key = BlockKey {
+                payload: vote.clone(),
+                signer,
+            };
+            expected.insert(key, 0);
         }
     }
     expected
 }
 
-fn decided_keys(
-    net: &Network,
-    peer: usize,
-    mode: ConsensusMode,
-) -> BTreeMap<(Observation<String>, Option<PeerId>), usize> {
+fn decided_keys(net: &Network, peer: usize, mode: ConsensusMode) -> BTreeMap<BlockKey, usize> {
     let mut counts = BTreeMap::new();
     for block in net.blocks(peer) {
-        let d = decided(block, mode);
-        *counts.entry((d.payload, d.signer)).or_insert(0) += 1;
+        *counts.entry(BlockKey::of(block, mode)).or_insert(0) += 1;
     }
     counts
 }
@@ -293,7 +236,10 @@ fn check_final(net: &Network, plan: &VotePlan, mode: ConsensusMode) {
         }
         // Integrity: every vote decided exactly once, nothing else decided.
         let mut expected = expected_keys(net, plan, mode);
-        let genesis_key = (blocks[0].payload.clone(), None);
+        let genesis_key = BlockKey {
+            payload: blocks[0].payload.clone(),
+            signer: None,
+        };
         expected.insert(genesis_key, 0);
         let got = decided_keys(net, i, mode);
         assert_eq!(
@@ -336,9 +282,14 @@ fn check_final(net: &Network, plan: &VotePlan, mode: ConsensusMode) {
     );
 }
 
+/// The guard that prints how to replay `test` with `seed` if it fails.
+fn rerun(test: &str, seed: u64) -> Rerun {
+    Rerun::new(seed, fixtures::test_command("parsec-sim", "network", test))
+}
+
 fn scenario(test: &'static str, peers: usize, mode: ConsensusMode, default_seed: u64) {
-    let seed = seed_or(default_seed);
-    let _hint = RerunHint { seed, test };
+    let seed = seed_from_env(default_seed);
+    let _rerun = rerun(test, seed);
     let plan = match mode {
         ConsensusMode::Supermajority => supermajority_plan(peers),
         ConsensusMode::Single => single_plan(peers),
@@ -389,11 +340,8 @@ fn single_10_peers() {
 
 #[test]
 fn same_seed_same_blocks() {
-    let seed = seed_or(7);
-    let _hint = RerunHint {
-        seed,
-        test: "same_seed_same_blocks",
-    };
+    let seed = seed_from_env(7);
+    let _rerun = rerun("same_seed_same_blocks", seed);
     for mode in [ConsensusMode::Supermajority, ConsensusMode::Single] {
         let plan = match mode {
             ConsensusMode::Supermajority => supermajority_plan(5),
@@ -450,4 +398,92 @@ fn network_accessors_and_errors() {
     ));
     assert_eq!(net.steps(), 2);
     assert_eq!(net.run_until(10, |_| true).unwrap(), 0);
+}
+
+/// A peer that never starts and a peer that crashes receive nothing: every message to
+/// them is counted undeliverable, and the others still decide.
+#[test]
+fn not_started_and_crashed_peers_receive_nothing() {
+    let seed = seed_from_env(12);
+    let _rerun = rerun("not_started_and_crashed_peers_receive_nothing", seed);
+    let mut net = Network::builder(7)
+        .seed(seed)
+        .not_started([6])
+        .build()
+        .unwrap();
+    assert!(!net.is_running(6));
+    assert!(net.try_engine(6).is_none());
+    assert!(matches!(
+        net.vote(6, opaque("x")),
+        Err(parsec_sim::network::NetworkError::NotRunning(6))
+    ));
+    net.crash(5).unwrap();
+    assert!(
+        net.try_engine(5).is_some(),
+        "a crashed peer keeps its engine"
+    );
+    for i in 0..5 {
+        net.vote(i, opaque("x")).unwrap();
+    }
+    net.sync(0, 6).unwrap();
+    assert_eq!(
+        net.undeliverable(),
+        1,
+        "the request to the peer that never started"
+    );
+    net.run_until(2000, |net| (0..5).all(|i| net.has_decided(i, &opaque("x"))))
+        .unwrap();
+    assert!(net.undeliverable() > 1);
+    assert_eq!(net.traffic(6).messages_received, 0);
+    assert_eq!(net.traffic(5).messages_received, 0);
+    assert!(net.blocks(5).is_empty());
+    check_prefix_agreement(&net, ConsensusMode::Supermajority, "at the end");
+    assert!(net.all_faults().is_empty(), "{:?}", net.all_faults());
+}
+
+/// Lost messages, delays, duplicates and reordering, with every message encoded on the
+/// way: the peers still agree, report nothing, and the links count what they did.
+#[test]
+fn faulty_links_over_the_wire_still_agree() {
+    let seed = seed_from_env(13);
+    let _rerun = rerun("faulty_links_over_the_wire_still_agree", seed);
+    let mode = ConsensusMode::Single;
+    let conditions = parsec_sim::network::NetworkConditions {
+        delay: parsec_sim::network::Delay::Uniform { min: 0, max: 2 },
+        drop: 0.1,
+        duplicate: 0.1,
+        reorder: 0.2,
+        reorder_window: 3,
+    };
+    let mut net = Network::builder(4)
+        .mode(mode)
+        .seed(seed)
+        .conditions(conditions)
+        .over_the_wire(true)
+        .build()
+        .unwrap();
+    for i in 0..4 {
+        net.vote(i, opaque("p")).unwrap();
+    }
+    net.run_until(4000, |net| {
+        (0..4).all(|i| {
+            net.blocks(i)
+                .iter()
+                .filter(|b| b.payload.is_opaque())
+                .count()
+                == 4
+        })
+    })
+    .unwrap();
+    let counts = net.links().counts();
+    assert!(
+        counts.dropped > 0 && counts.duplicated > 0 && counts.reordered > 0,
+        "{counts:?}"
+    );
+    assert!(
+        (0..4).all(|i| net.traffic(i).bytes_sent > 0),
+        "sent as bytes"
+    );
+    check_prefix_agreement(&net, mode, "at the end");
+    assert!(net.all_faults().is_empty(), "{:?}", net.all_faults());
 }

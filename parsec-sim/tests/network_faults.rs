@@ -32,7 +32,7 @@ fn partition_then_heal() {
         },
     ]);
     let outcome = test.check(&options);
-    assert!(outcome.stats.transport.partitioned > 0);
+    assert!(outcome.stats.links.partitioned > 0);
     assert_eq!(outcome.stats.stable_blocks, 5);
 }
 
@@ -54,7 +54,7 @@ fn reordered_duplicated_and_dropped_messages() {
         };
         options.max_events_per_message = 32;
         let outcome = test.check(&options);
-        let t = outcome.stats.transport;
+        let t = outcome.stats.links;
         assert!(
             t.dropped > 0 && t.duplicated > 0 && t.reordered > 0,
             "{t:?}"

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 use parsec_graph::ConsensusMode;
+use parsec_sim::fixtures;
 use parsec_sim::sim::{self, FaultMix, NetworkMix, Recipe, VoteMix};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
@@ -23,7 +24,7 @@ fn config() -> Config {
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(DEFAULT_CASES);
-    let seed = sim::harness::seed_from_env(DEFAULT_SEED);
+    let seed = fixtures::seed_from_env(DEFAULT_SEED);
     Config {
         cases,
         rng_seed: RngSeed::Fixed(seed),
@@ -80,7 +81,7 @@ proptest! {
                 failure.violation,
                 failure.step,
                 outcome.stats,
-                sim::harness::seed_from_env(DEFAULT_SEED),
+                fixtures::seed_from_env(DEFAULT_SEED),
             );
         }
     }

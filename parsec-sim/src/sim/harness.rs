@@ -14,34 +14,22 @@
 //! ```
 
 use super::{Outcome, Schedule, ScheduleOptions, run, run_options};
-
-/// The seed of a test: `PARSEC_SEED` if set, else `default`.
-///
-/// # Panics
-/// If `PARSEC_SEED` is set but is not a `u64`.
-pub fn seed_from_env(default: u64) -> u64 {
-    match std::env::var("PARSEC_SEED") {
-        Ok(value) => match value.trim().parse() {
-            Ok(seed) => seed,
-            Err(_) => panic!("PARSEC_SEED={value:?} is not a u64"),
-        },
-        Err(_) => default,
-    }
-}
+pub use crate::fixtures::seed_from_env;
+use crate::fixtures::{Rerun, test_command};
 
 /// The command that runs test `test` of integration-test file `file` of this crate.
 pub fn rerun_command(file: &str, test: &str) -> String {
-    format!("cargo test -p parsec-sim --test {file} -- --exact {test}")
+    test_command("parsec-sim", file, test)
 }
 
 /// One simulation test: its seed (`PARSEC_SEED`, else a default) and its replay command.
 ///
 /// While it is alive, any panic on the thread (an invariant or a test's own assertion)
-/// also prints `PARSEC_SEED=<seed>` and the command that replays the test.
+/// also prints `PARSEC_SEED=<seed>` and the command that replays the test (it holds a
+/// [`Rerun`] guard).
 #[derive(Debug)]
 pub struct TestRun {
-    seed: u64,
-    rerun: String,
+    rerun: Rerun,
 }
 
 impl TestRun {
@@ -52,19 +40,18 @@ impl TestRun {
     /// If `PARSEC_SEED` is set but is not a `u64`.
     pub fn new(file: &str, test: &str, default_seed: u64) -> Self {
         TestRun {
-            seed: seed_from_env(default_seed),
-            rerun: rerun_command(file, test),
+            rerun: Rerun::new(seed_from_env(default_seed), rerun_command(file, test)),
         }
     }
 
     /// The seed.
     pub fn seed(&self) -> u64 {
-        self.seed
+        self.rerun.seed()
     }
 
     /// The command that replays the test with `PARSEC_SEED` set.
     pub fn rerun(&self) -> &str {
-        &self.rerun
+        self.rerun.command()
     }
 
     /// Runs the schedule of `options` with this test's seed, prints its statistics, and
@@ -73,7 +60,7 @@ impl TestRun {
     /// # Panics
     /// If the options are invalid or an invariant is violated.
     pub fn check(&self, options: &ScheduleOptions) -> Outcome {
-        match run_options(options, self.seed, &self.rerun) {
+        match run_options(options, self.seed(), self.rerun()) {
             Ok(outcome) => report(outcome),
             Err(error) => panic!("bad schedule options: {error}"),
         }
@@ -85,15 +72,7 @@ impl TestRun {
     /// # Panics
     /// If an invariant is violated.
     pub fn check_schedule(&self, schedule: &Schedule) -> Outcome {
-        report(run(schedule, &self.rerun))
-    }
-}
-
-impl Drop for TestRun {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("replay: PARSEC_SEED={} {}", self.seed, self.rerun);
-        }
+        report(run(schedule, self.rerun()))
     }
 }
 

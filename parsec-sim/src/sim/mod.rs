@@ -4,21 +4,25 @@
 //! # How it works
 //!
 //! A [`Schedule`] (usually drawn from [`ScheduleOptions`] and a seed) says what happens at
-//! each step of the *active phase*. [`run`] starts one engine per honest peer (keys from
+//! each step of the *active phase*. [`run`] builds a [`Network`]
+//! of simulated peers, each with a role: one engine per honest peer (keys from
 //! [`peer_key`], all genesis members, [`ParityCoin`]), one [`adversary`] per adversarial
-//! peer, and plays the schedule on a single thread: votes go to the engines, a gossip action
-//! calls `create_gossip` and hands the messages, encoded as bytes, to the simulated
-//! transport, which delivers them (after their delay, maybe lost, duplicated or overtaken,
-//! never across a partition) to `handle_bytes`; replies travel back the same way. With no
-//! delay a sync completes before the next action, as in the original's tests.
+//! peer (a puppet that writes its own events, or silence). It plays the schedule on a
+//! single thread, the step number being the network's clock: votes go to the peers, a
+//! gossip action has the peer start a sync and hands its messages, encoded as bytes, to
+//! the network's links, which deliver them (after their delay, maybe lost, duplicated or
+//! overtaken, never across a partition) to `handle_bytes`; replies travel back the same
+//! way. With no delay a sync completes before the next action, as in the original's tests.
 //!
-//! Every block an honest engine outputs is checked at once for agreement, order and
-//! validity; every fault for quietness; after each step every graph is checked for honest
-//! forks. Then the *liveness phase* starts: network faults stop, partitions heal,
-//! adversaries stop attacking, and every running peer gossips to a random peer each step
-//! until every honest running peer has decided every payload it must (termination), or the
-//! step bound is hit. Finally the logs are checked: a run without adversaries must log no
-//! warning.
+//! The roles and the checks every honest output goes through are in `peer`: the network
+//! lends each call the simulation's shared state (configuration, invariant checks,
+//! statistics), so every block an honest engine outputs is checked at once for agreement,
+//! order and validity, and every fault for quietness, before anything more is sent. After
+//! each step every graph is checked for honest forks. Then the *liveness phase* starts:
+//! network faults stop, partitions heal, adversaries stop attacking, and every running
+//! peer gossips to a random peer each step until every honest running peer has decided
+//! every payload it must (termination), or the step bound is hit. Finally the logs are
+//! checked: a run without adversaries must log no warning.
 //!
 //! Everything random (schedule, delays, losses, liveness gossip) comes from `ChaCha8Rng`
 //! streams of the one seed, engines are deterministic, and no hash map is iterated, so a
@@ -37,13 +41,14 @@
 //! # Ok::<(), parsec_sim::sim::ScheduleError>(())
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Instant;
 
+#[cfg(doc)]
 use parsec_coin::ParityCoin;
-use parsec_core::{Block, Config, Fault, Parsec, Step};
-use parsec_graph::{ConsensusMode, Observation, PeerId, SecretKey, WireLimits, wire};
+use parsec_core::{Block, Config, Fault};
+use parsec_graph::{ConsensusMode, Observation, PeerId, WireLimits};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -51,10 +56,10 @@ use rand_chacha::ChaCha8Rng;
 pub mod adversary;
 pub mod harness;
 pub mod invariants;
+mod peer;
 pub mod scenario;
 pub mod schedule;
 pub mod stats;
-mod transport;
 
 pub use adversary::{Act, AdversaryKind, Oversize};
 pub use invariants::{BlockKey, Invariant, Violation};
@@ -64,9 +69,7 @@ pub use schedule::{
     ScheduleOptions, VoteTiming,
 };
 pub use stats::{PeerStats, Stats, thread_cpu_time};
-pub use transport::TransportCounts;
 
-use adversary::{Puppet, Sends};
 use invariants::agreement::Agreement;
 use invariants::honest_fork;
 use invariants::order::Order;
@@ -74,8 +77,10 @@ use invariants::quiet::{self, LogCapture};
 use invariants::same_meta::SameMetaEvent;
 use invariants::termination::Termination;
 use invariants::validity::Validity;
+use peer::{Role, Shared, SimPeer};
 
-pub use crate::network::{Engine, peer_key};
+pub use crate::network::{Engine, LinkCounts, peer_key};
+use crate::network::{Network, Traffic};
 
 /// The largest message a simulated peer decodes: well above any honest message of a
 /// simulation, small enough that an oversized message is cheap to make.
@@ -84,7 +89,6 @@ pub const SIM_MAX_MESSAGE_BYTES: usize = 2 << 20;
 /// The bytes of held events a simulated peer keeps per sender (four times that in total).
 pub const SIM_MAX_FUTURE_BYTES_PER_PEER: usize = 2 << 20;
 
-const STREAM_TRANSPORT: u64 = 2;
 const STREAM_LIVENESS: u64 = 3;
 
 /// The configuration of every simulated peer: the genesis `group` in `mode`, messages of
@@ -176,89 +180,47 @@ pub fn run(schedule: &Schedule, rerun: &str) -> Outcome {
         (sim, result)
     });
     let captured = capture.captured();
-    sim.stats.warnings = captured.warnings;
-    sim.stats.errors = captured.errors;
+    sim.stats().warnings = captured.warnings;
+    sim.stats().errors = captured.errors;
     let result = result.and_then(|()| quiet::check_logs(schedule.has_adversaries(), &captured));
     sim.finish_stats();
-    sim.stats.wall_time = started.elapsed();
-    sim.stats.cpu_time = match (cpu_started, stats::thread_cpu_time()) {
+    sim.stats().wall_time = started.elapsed();
+    sim.stats().cpu_time = match (cpu_started, stats::thread_cpu_time()) {
         (Some(start), Some(end)) => Some(end.saturating_sub(start)),
         _ => None,
     };
     let failure = result.err().map(|violation| Failure {
         seed: schedule.seed,
-        step: sim.now,
+        step: sim.net.now(),
         violation,
         rerun: rerun.to_string(),
     });
+    let peers = sim.net.nodes();
     Outcome {
-        stats: sim.stats,
-        blocks: sim.peers.iter().map(|p| p.blocks.clone()).collect(),
-        faults: sim.peers.iter().map(|p| p.faults.clone()).collect(),
-        votes: sim.peers.iter().map(|p| p.votes.clone()).collect(),
-        ids: sim.ids,
+        blocks: peers.iter().map(|p| p.blocks.clone()).collect(),
+        faults: peers.iter().map(|p| p.faults.clone()).collect(),
+        votes: peers.iter().map(|p| p.votes.clone()).collect(),
+        ids: sim.net.ids().to_vec(),
+        stats: std::mem::take(sim.stats()),
         failure,
-    }
-}
-
-#[derive(Debug)]
-enum Role {
-    Honest(Box<Engine>),
-    Puppet(Box<Puppet>),
-    Silent,
-    /// Not started yet.
-    Absent,
-}
-
-#[derive(Debug)]
-struct Peer {
-    role: Role,
-    crashed: bool,
-    adversary: Option<AdversaryKind>,
-    blocks: Vec<Block<String>>,
-    faults: Vec<Fault>,
-    /// Votes the engine accepted (or the adversary made), genesis included.
-    votes: Vec<Observation<String>>,
-}
-
-impl Peer {
-    fn running(&self) -> bool {
-        !self.crashed && !matches!(self.role, Role::Silent | Role::Absent)
-    }
-
-    fn honest(&self) -> bool {
-        self.adversary.is_none()
     }
 }
 
 struct Simulation {
     schedule: Schedule,
-    peers: Vec<Peer>,
-    ids: Vec<PeerId>,
-    index_of: BTreeMap<PeerId, usize>,
+    /// The peers, their links and the clock; the invariant checks and statistics are its
+    /// shared state.
+    net: Network<SimPeer>,
     honest_ids: BTreeMap<PeerId, usize>,
-    adversary_ids: BTreeSet<PeerId>,
-    config: Config,
-    /// Signature checks shared by the honest engines (one process, one check per event).
-    verified: parsec_graph::VerifiedEvents,
-    transport: transport::Transport,
     liveness_rng: ChaCha8Rng,
-    agreement: Agreement,
-    order: Order,
-    validity: Validity,
-    termination: Termination,
     same_meta: SameMetaEvent,
-    stats: Stats,
-    now: u64,
     liveness: bool,
 }
 
 impl Simulation {
     fn new(schedule: Schedule) -> Self {
         let n = schedule.peers;
-        let keys: Vec<SecretKey> = (0..n).map(peer_key).collect();
-        let ids: Vec<PeerId> = keys.iter().map(SecretKey::peer_id).collect();
-        let index_of = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let ids: Vec<PeerId> = (0..n).map(|i| peer_key(i).peer_id()).collect();
         let adversary_ids = schedule.adversaries.keys().map(|&p| ids[p]).collect();
         let honest_ids = ids
             .iter()
@@ -266,26 +228,16 @@ impl Simulation {
             .filter(|(i, _)| !schedule.adversaries.contains_key(i))
             .map(|(i, id)| (*id, i))
             .collect();
-        let mut transport_rng = ChaCha8Rng::seed_from_u64(schedule.seed);
-        transport_rng.set_stream(STREAM_TRANSPORT);
         let mut liveness_rng = ChaCha8Rng::seed_from_u64(schedule.seed);
         liveness_rng.set_stream(STREAM_LIVENESS);
         let mode = schedule.mode;
         let peers = (0..n)
-            .map(|i| Peer {
-                role: Role::Absent,
-                crashed: false,
-                adversary: schedule.adversaries.get(&i).copied(),
-                blocks: Vec::new(),
-                faults: Vec::new(),
-                votes: Vec::new(),
-            })
+            .map(|i| SimPeer::new(ids[i], schedule.adversaries.get(&i).copied()))
             .collect();
-        Simulation {
+        let shared = Shared {
             config: sim_config(&ids, mode, schedule.max_events_per_message),
             verified: parsec_graph::VerifiedEvents::new(),
-            transport: transport::Transport::new(schedule.network, transport_rng),
-            liveness_rng,
+            adversary_ids,
             agreement: Agreement::new(mode),
             order: Order::new(
                 mode,
@@ -294,80 +246,44 @@ impl Simulation {
             ),
             validity: Validity::new(mode, &ids),
             termination: Termination::new(mode, n),
-            same_meta: SameMetaEvent::new(),
             stats: Stats {
                 seed: schedule.seed,
                 peers: vec![PeerStats::default(); n],
                 ..Stats::default()
             },
-            schedule,
-            peers,
             ids,
-            index_of,
+        };
+        // The links draw from stream 2 of the seed, as the simulator's messages always did.
+        let net = Network::from_nodes(peers, shared, schedule.seed, schedule.network);
+        Simulation {
+            schedule,
+            net,
             honest_ids,
-            adversary_ids,
-            now: 0,
+            liveness_rng,
+            same_meta: SameMetaEvent::new(),
             liveness: false,
         }
     }
 
-    fn engine_error(&self, peer: usize, what: &str, error: impl fmt::Display) -> Violation {
-        Violation::new(Invariant::Engine, Some(peer), format!("{what}: {error}"))
+    fn stats(&mut self) -> &mut Stats {
+        &mut self.net.shared_mut().stats
     }
 
     /// Starts every peer.
     fn start(&mut self) -> Result<(), Violation> {
-        for i in 0..self.peers.len() {
-            let key = peer_key(i);
-            match self.peers[i].adversary {
-                Some(kind) if kind.is_silent() => self.peers[i].role = Role::Silent,
-                Some(_) => match Puppet::new(key, self.config.clone()) {
-                    Ok((puppet, votes)) => {
-                        for vote in &votes {
-                            self.validity.record_vote(self.ids[i], vote);
-                        }
-                        self.stats.peers[i].events_created = puppet.created;
-                        self.peers[i].votes = votes;
-                        self.peers[i].role = Role::Puppet(Box::new(puppet));
-                    }
-                    Err(error) => {
-                        self.adversary_failed(i, &error);
-                    }
-                },
-                None => {
-                    let started = Instant::now();
-                    let result = Parsec::from_genesis(key, self.config.clone(), ParityCoin);
-                    self.stats.engine_time += started.elapsed();
-                    let (mut engine, step) =
-                        result.map_err(|e| self.engine_error(i, "from_genesis", e))?;
-                    engine.share_verified_events(self.verified.clone());
-                    engine.record_meta_digests(true);
-                    for packed in &step.persist {
-                        if let Some(vote) = packed.content.cause.vote() {
-                            self.validity.record_vote(self.ids[i], &vote.observation);
-                            self.peers[i].votes.push(vote.observation.clone());
-                        }
-                    }
-                    self.peers[i].role = Role::Honest(Box::new(engine));
-                    self.absorb(i, step)?;
-                }
+        for i in 0..self.net.len() {
+            if let Some(result) = self.net.call(i, |peer, ctx| peer.start(ctx)) {
+                result?;
             }
         }
         Ok(())
-    }
-
-    fn adversary_failed(&mut self, peer: usize, error: &dyn fmt::Display) {
-        self.stats
-            .adversary_failures
-            .push(format!("adversary {peer} at step {}: {error}", self.now));
-        self.peers[peer].crashed = true;
     }
 
     fn run(&mut self) -> Result<(), Violation> {
         self.start()?;
         let active = self.schedule.steps.len() as u64;
         for step in 0..active {
-            self.now = step;
+            self.net.set_now(step);
             let actions = std::mem::take(&mut self.schedule.steps[step as usize]);
             for action in &actions {
                 self.apply(action)?;
@@ -375,39 +291,45 @@ impl Simulation {
             self.schedule.steps[step as usize] = actions;
             self.end_step()?;
         }
-        self.stats.active_steps = active;
+        self.stats().active_steps = active;
 
         // Liveness: faults stop, and the run must finish.
         self.liveness = true;
-        self.transport
-            .set_conditions(self.schedule.network.without_faults());
-        self.transport.heal();
-        let honest_running: Vec<usize> = (0..self.peers.len())
-            .filter(|&p| self.peers[p].honest() && self.peers[p].running())
+        let calm = self.schedule.network.without_faults();
+        self.net.links_mut().set_conditions(calm);
+        self.net.heal();
+        let (peers, shared) = self.net.parts_mut();
+        let honest_running: Vec<usize> = (0..peers.len())
+            .filter(|&p| peers[p].honest() && peers[p].running())
             .collect();
-        self.termination.expect(
+        shared.termination.expect(
             honest_running
                 .iter()
-                .map(|&p| (p, self.ids[p], self.peers[p].votes.as_slice())),
+                .map(|&p| (p, shared.ids[p], peers[p].votes.as_slice())),
         );
         let mut used = 0;
-        while !self.termination.is_done(&honest_running) {
+        while !self.net.shared().termination.is_done(&honest_running) {
             if used >= self.schedule.liveness_steps {
-                return Err(self.termination.violation(&honest_running, used));
+                return Err(self
+                    .net
+                    .shared()
+                    .termination
+                    .violation(&honest_running, used));
             }
-            self.now = active + used;
+            self.net.set_now(active + used);
             self.liveness_round()?;
             self.end_step()?;
             used += 1;
         }
-        self.stats.liveness_steps = used;
+        self.stats().liveness_steps = used;
         Ok(())
     }
 
     /// One step of fair random gossip among the running peers.
     fn liveness_round(&mut self) -> Result<(), Violation> {
-        let n = self.peers.len();
-        let mut order: Vec<usize> = (0..n).filter(|&p| self.peers[p].running()).collect();
+        let n = self.net.len();
+        let peers = self.net.nodes();
+        let mut order: Vec<usize> = (0..n).filter(|&p| peers[p].running()).collect();
         order.shuffle(&mut self.liveness_rng);
         for from in order {
             if n < 2
@@ -427,43 +349,43 @@ impl Simulation {
     }
 
     fn end_step(&mut self) -> Result<(), Violation> {
-        self.deliver_due()?;
-        self.stats.steps += 1;
-        for (i, peer) in self.peers.iter_mut().enumerate() {
+        self.net.deliver_due()?;
+        let (peers, shared) = self.net.parts_mut();
+        shared.stats.steps += 1;
+        for (i, peer) in peers.iter_mut().enumerate() {
             if let Role::Honest(engine) = &mut peer.role {
                 self.same_meta.observe(i, engine.take_meta_digests())?;
-                let held = &mut self.stats.peers[i].max_held_bytes;
+                let held = &mut shared.stats.peers[i].max_held_bytes;
                 *held = (*held).max(engine.held_bytes());
             }
         }
-        self.stats.meta_events_compared = self.same_meta.compared;
-        let graphs = self
-            .peers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| match &p.role {
-                Role::Honest(engine) => Some((i, engine.graph())),
-                Role::Puppet(puppet) => Some((i, puppet.engine().graph())),
-                Role::Silent | Role::Absent => None,
-            });
+        shared.stats.meta_events_compared = self.same_meta.compared;
+        let graphs = peers.iter().enumerate().filter_map(|(i, p)| match &p.role {
+            Role::Honest(engine) => Some((i, engine.graph())),
+            Role::Puppet(puppet) => Some((i, puppet.engine().graph())),
+            Role::Silent | Role::Absent => None,
+        });
         honest_fork::check(graphs, &self.honest_ids)
     }
 
     fn apply(&mut self, action: &Action) -> Result<(), Violation> {
         match action {
-            Action::Vote { peer, observation } => self.vote(*peer, observation),
+            Action::Vote { peer, observation } => self
+                .net
+                .call(*peer, |p, ctx| p.vote(observation, ctx))
+                .unwrap_or(Ok(())),
             Action::Gossip { from, to } => self.gossip(*from, *to),
             Action::Partition { groups } => {
-                self.transport.partition(self.peers.len(), groups);
+                self.net.partition(groups);
                 Ok(())
             }
             Action::Heal => {
-                self.transport.heal();
+                self.net.heal();
                 Ok(())
             }
             Action::Crash { peer } => {
-                if let Some(p) = self.peers.get_mut(*peer) {
-                    p.crashed = true;
+                if *peer < self.net.len() {
+                    self.net.node_mut(*peer).crashed = true;
                 }
                 Ok(())
             }
@@ -471,205 +393,47 @@ impl Simulation {
         }
     }
 
-    fn vote(&mut self, peer: usize, observation: &Observation<String>) -> Result<(), Violation> {
-        let Some(p) = self.peers.get_mut(peer) else {
-            return Ok(());
-        };
-        if p.crashed {
-            return Ok(());
-        }
-        match &mut p.role {
-            Role::Honest(engine) => {
-                let started = Instant::now();
-                let result = engine.vote_for(observation.clone());
-                self.stats.engine_time += started.elapsed();
-                match result {
-                    Ok(step) => {
-                        p.votes.push(observation.clone());
-                        self.validity.record_vote(self.ids[peer], observation);
-                        self.absorb(peer, step)
-                    }
-                    Err(parsec_core::Error::DuplicateVote) if p.votes.contains(observation) => {
-                        self.stats.duplicate_votes_refused += 1;
-                        Ok(())
-                    }
-                    Err(error) => Err(self.engine_error(peer, "vote_for", error)),
-                }
-            }
-            Role::Puppet(puppet) => {
-                match puppet.vote(observation.clone()) {
-                    Ok(voted) => {
-                        self.validity.record_vote(self.ids[peer], &voted);
-                        p.votes.push(voted);
-                        self.stats.peers[peer].events_created = puppet.created;
-                    }
-                    Err(error) => self.adversary_failed(peer, &error),
-                }
-                Ok(())
-            }
-            Role::Silent | Role::Absent => Ok(()),
-        }
-    }
-
+    /// A sync from `from` to `to`; nothing if either is not a peer or they are the same.
     fn gossip(&mut self, from: usize, to: usize) -> Result<(), Violation> {
-        let (Some(p), Some(&to_id)) = (self.peers.get_mut(from), self.ids.get(to)) else {
-            return Ok(());
-        };
-        if p.crashed || from == to {
+        if from == to {
             return Ok(());
         }
-        match &mut p.role {
-            Role::Honest(engine) => {
-                let started = Instant::now();
-                let result = engine.create_gossip(to_id);
-                self.stats.engine_time += started.elapsed();
-                let step = result.map_err(|e| self.engine_error(from, "create_gossip", e))?;
-                self.stats.peers[from].syncs += 1;
-                self.absorb(from, step)?;
-            }
-            Role::Puppet(puppet) => {
-                let result = puppet.gossip(to_id);
-                self.stats.peers[from].events_created = puppet.created;
-                match result {
-                    Ok(sends) => {
-                        self.stats.peers[from].syncs += 1;
-                        self.route(from, sends);
-                    }
-                    Err(error) => self.adversary_failed(from, &error),
-                }
-            }
-            Role::Silent | Role::Absent => return Ok(()),
-        }
-        self.deliver_due()
+        self.net.gossip(from, to).map(drop)
     }
 
     fn misbehave(&mut self, peer: usize, act: &Act) -> Result<(), Violation> {
         if self.liveness {
             return Ok(());
         }
-        let Some(p) = self.peers.get_mut(peer) else {
-            return Ok(());
-        };
-        if p.crashed {
-            return Ok(());
+        match self.net.call(peer, |p, ctx| p.misbehave(act, ctx)) {
+            Some(true) => self.net.deliver_due(),
+            Some(false) | None => Ok(()),
         }
-        let Role::Puppet(puppet) = &mut p.role else {
-            return Ok(());
-        };
-        let result = puppet.act(act, &self.ids);
-        self.stats.peers[peer].events_created = puppet.created;
-        match result {
-            Ok((sends, voted)) => {
-                for observation in voted {
-                    self.validity.record_vote(self.ids[peer], &observation);
-                    p.votes.push(observation);
-                }
-                self.stats.attacks += 1;
-                self.route(peer, sends);
-            }
-            Err(error) => self.adversary_failed(peer, &error),
-        }
-        self.deliver_due()
-    }
-
-    /// Sends an adversary's messages.
-    fn route(&mut self, from: usize, sends: Sends) {
-        for (to, bytes) in sends {
-            if let Some(&to) = self.index_of.get(&to) {
-                self.send(from, to, bytes);
-            }
-        }
-    }
-
-    fn send(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
-        let stats = &mut self.stats.peers[from];
-        stats.messages_sent += 1;
-        stats.bytes_sent += bytes.len() as u64;
-        self.transport.send(self.now, from, to, bytes);
-    }
-
-    /// Records what an honest engine call produced and sends its messages.
-    fn absorb(&mut self, peer: usize, step: Step<String>) -> Result<(), Violation> {
-        let id = self.ids[peer];
-        self.stats.peers[peer].events_created += step
-            .persist
-            .iter()
-            .filter(|e| e.content.creator == id)
-            .count() as u64;
-        for block in step.blocks {
-            let index = self.peers[peer].blocks.len();
-            self.agreement.observe(peer, index, &block)?;
-            self.order.observe(peer, &block)?;
-            self.validity.observe(peer, &block)?;
-            self.termination.observe(peer, &block);
-            self.stats.peers[peer].blocks += 1;
-            self.peers[peer].blocks.push(block);
-        }
-        for fault in step.faults {
-            self.stats.faults += 1;
-            quiet::check_fault(peer, &fault, &self.adversary_ids)?;
-            self.peers[peer].faults.push(fault);
-        }
-        for out in step.send {
-            let bytes = wire::encode(&out.message, &self.config.wire_limits)
-                .map_err(|e| self.engine_error(peer, "encoding its own message", e))?;
-            if let Some(&to) = self.index_of.get(&out.to) {
-                self.send(peer, to, bytes);
-            }
-        }
-        Ok(())
-    }
-
-    /// Delivers every message due now, including the replies they cause.
-    fn deliver_due(&mut self) -> Result<(), Violation> {
-        while let Some(envelope) = self.transport.next_due(self.now) {
-            let (from, to) = (envelope.from, envelope.to);
-            let from_id = self.ids[from];
-            let Some(p) = self.peers.get_mut(to) else {
-                continue;
-            };
-            if p.crashed || matches!(p.role, Role::Silent | Role::Absent) {
-                self.stats.undeliverable += 1;
-                continue;
-            }
-            self.stats.peers[to].messages_received += 1;
-            match &mut p.role {
-                Role::Honest(engine) => {
-                    let started = Instant::now();
-                    let result = engine.handle_bytes(from_id, &envelope.bytes);
-                    self.stats.engine_time += started.elapsed();
-                    let step = result.map_err(|e| self.engine_error(to, "handle_bytes", e))?;
-                    self.absorb(to, step)?;
-                }
-                Role::Puppet(puppet) => {
-                    let result = puppet.receive(from_id, &envelope.bytes);
-                    self.stats.peers[to].events_created = puppet.created;
-                    match result {
-                        Ok(sends) => self.route(to, sends),
-                        Err(error) => self.adversary_failed(to, &error),
-                    }
-                }
-                Role::Silent | Role::Absent => {}
-            }
-        }
-        Ok(())
     }
 
     fn finish_stats(&mut self) {
-        self.stats.transport = self.transport.counts;
-        for (i, peer) in self.peers.iter().enumerate() {
+        let links = self.net.links().counts();
+        let undeliverable = self.net.undeliverable();
+        let traffic: Vec<Traffic> = (0..self.net.len()).map(|i| self.net.traffic(i)).collect();
+        let (peers, shared) = self.net.parts_mut();
+        let stats = &mut shared.stats;
+        stats.links = links;
+        stats.undeliverable = undeliverable;
+        for (i, peer) in peers.iter().enumerate() {
+            let counted = &mut stats.peers[i];
+            counted.messages_sent = traffic[i].messages_sent;
+            counted.bytes_sent = traffic[i].bytes_sent;
+            counted.messages_received = traffic[i].messages_received;
             if let Role::Honest(engine) = &peer.role {
-                self.stats.peers[i].graph_creators = engine.graph().peer_count();
+                counted.graph_creators = engine.graph().peer_count();
             }
         }
-        let honest_running = self
-            .peers
+        let honest_running = peers
             .iter()
             .filter(|p| p.honest() && p.running())
             .map(|p| p.blocks.iter().filter(|b| b.payload.is_opaque()).count() as u64);
-        self.stats.stable_blocks = honest_running.min().unwrap_or(0);
-        self.stats.largest_graph = self
-            .peers
+        stats.stable_blocks = honest_running.min().unwrap_or(0);
+        stats.largest_graph = peers
             .iter()
             .filter_map(|p| match &p.role {
                 Role::Honest(engine) => Some(engine.graph().len()),

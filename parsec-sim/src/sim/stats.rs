@@ -9,7 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::transport::TransportCounts;
+use crate::network::LinkCounts;
 
 /// What one peer did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,9 +45,9 @@ pub struct Stats {
     pub liveness_steps: u64,
     /// Per peer, by peer number.
     pub peers: Vec<PeerStats>,
-    /// Network losses, duplicates, reorderings.
-    pub transport: TransportCounts,
-    /// Messages addressed to a crashed or never-gossiping peer.
+    /// What the network's links lost, duplicated and reordered.
+    pub links: LinkCounts,
+    /// Messages addressed to a crashed, never-gossiping or not yet started peer.
     pub undeliverable: u64,
     /// Opaque blocks output by every honest running peer.
     pub stable_blocks: u64,
@@ -149,10 +149,10 @@ impl fmt::Display for Stats {
         write!(
             f,
             "; {} dropped, {} duplicated, {} reordered, {} partitioned, {} undeliverable",
-            self.transport.dropped,
-            self.transport.duplicated,
-            self.transport.reordered,
-            self.transport.partitioned,
+            self.links.dropped,
+            self.links.duplicated,
+            self.links.reordered,
+            self.links.partitioned,
             self.undeliverable
         )?;
         write!(
