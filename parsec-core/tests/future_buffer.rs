@@ -196,3 +196,50 @@ fn a_chain_off_a_missing_parent_stays_held_and_harms_nobody() {
     assert!(step.faults.is_empty(), "{:?}", step.faults);
     assert_eq!(step.send.len(), 1, "Alice answers Carol");
 }
+
+/// A held event whose missing parent comes in a request is in the graph before we answer,
+/// so the response carries it on (spec §4.4: held events are retried after each insertion,
+/// not after the reply).
+#[test]
+fn an_event_released_by_a_request_travels_in_the_response() {
+    let keys = peer_keys(3);
+    let config = genesis_config(&keys, ConsensusMode::Supermajority);
+    let mut engines = start(&keys, &config);
+    let [alice_id, bob_id, carol_id] = [0, 1, 2].map(|i| *engines[i].our_id());
+    // Carol answers Bob's request: her `Request` event has Bob's `Requesting` as its other
+    // parent, which Alice has not seen.
+    let request = only_message(engines[1].create_gossip(carol_id).unwrap());
+    let carols_reply = only_message(engines[2].handle_message(bob_id, request).unwrap());
+    let carols_request_event = carols_reply.events().last().unwrap().hash().unwrap();
+    let step = engines[0]
+        .handle_message(
+            carol_id,
+            WireMessage::Events {
+                events: carols_reply.into_events(),
+            },
+        )
+        .unwrap();
+    assert!(step.faults.is_empty(), "{:?}", step.faults);
+    assert_eq!(
+        engines[0].held_events(),
+        1,
+        "Carol's sync event waits for Bob's"
+    );
+    // Bob's request to Alice brings the missing parent; Bob never saw Carol's reply.
+    let request = only_message(engines[1].create_gossip(alice_id).unwrap());
+    let response = only_message(engines[0].handle_message(bob_id, request).unwrap());
+    assert_eq!(engines[0].held_events(), 0);
+    let carried: Vec<EventHash> = response
+        .events()
+        .iter()
+        .map(|e| e.hash().unwrap())
+        .collect();
+    assert!(
+        carried.contains(&carols_request_event),
+        "the response lacks the released event"
+    );
+    // And Bob inserts it with the rest, without a fault.
+    let step = engines[1].handle_message(alice_id, response).unwrap();
+    assert!(step.faults.is_empty(), "{:?}", step.faults);
+    assert!(engines[1].graph().contains(&carols_request_event));
+}

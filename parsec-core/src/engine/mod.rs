@@ -13,7 +13,9 @@
 //! `decide.rs` turns each group into blocks and applies its membership changes. The sync
 //! protocol's rules (what a request or response asks of us, how events are packed) live in
 //! [`crate::sync`], shared with the hand-driven peers of the simulator. Held events are
-//! released once per input, at its end. Nothing here performs I/O: every input returns a
+//! retried in two places only, after each insertion of a received event (spec §4.4) and
+//! after each own event, so that a reply finds them in the graph and no input releases them
+//! itself. Nothing here performs I/O: every input returns a
 //! [`Step`] saying what to persist, what to send and which blocks were decided.
 
 use std::collections::BTreeMap;
@@ -303,7 +305,6 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
                 recipient: us,
             })?;
         }
-        self.release_held(&mut step)?;
         Ok(step)
     }
 
@@ -329,7 +330,6 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
                 recipient: peer,
             }
         })?;
-        self.release_held(&mut step)?;
         Ok(step)
     }
 
@@ -354,7 +354,6 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
                 }
             }
         }
-        self.release_held(&mut step)?;
         Ok(step)
     }
 
@@ -444,7 +443,6 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         let mut step = Step::default();
         let sender = event.content.creator;
         self.receive_events(&mut step, sender, vec![event], Origin::Replay)?;
-        self.release_held(&mut step)?;
         Ok(step)
     }
 
@@ -561,6 +559,9 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             .index_of(&hash)
             .ok_or(Error::OwnInsert(InsertError::UnknownSelfParent(hash)))?;
         self.our_last = Some(at);
+        // Our new event may have decided a membership change that permits a held
+        // creator: whatever we create or send next has its events.
+        self.release_held(step)?;
         Ok(at)
     }
 

@@ -41,9 +41,9 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     }
 
     /// Verifies and places each event in order; false if handling stopped at a bad event.
-    /// Held events whose parents arrive are released by the input's caller, once, at its
-    /// end; an event of the message that needs held ancestors brings them in itself
-    /// (`place`, rule (b) of spec §5.3).
+    /// Held events are retried after each insertion (spec §4.4), so that the next event of
+    /// the message, and our reply, find them in the graph; with own events retrying too
+    /// (`create_own`), no input needs to release held events itself.
     pub(super) fn receive_events(
         &mut self,
         step: &mut Step<T>,
@@ -77,8 +77,10 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             if creator == self.our_id && origin == Origin::Peer {
                 return Err(Error::LostState(hash));
             }
-            if let Placed::Rejected = self.place(step, sender, event)? {
-                return Ok(false);
+            match self.place(step, sender, event)? {
+                Placed::Inserted => self.release_held(step)?,
+                Placed::Held => {}
+                Placed::Rejected => return Ok(false),
             }
         }
         Ok(true)
