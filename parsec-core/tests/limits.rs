@@ -4,33 +4,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use parsec_coin::ParityCoin;
-use parsec_core::{Config, FaultKind, Parsec, Step};
+mod common;
+
+use common::*;
+
+use parsec_core::{FaultKind, Step};
 use parsec_graph::{
-    Cause, ConsensusMode, EventContent, EventHash, EventLimits, Observation, PackedEvent, PeerSet,
+    Cause, ConsensusMode, EventContent, EventHash, EventLimits, Observation, PackedEvent,
     SecretKey, Vote, WireMessage,
 };
-
-type Engine = Parsec<String, ParityCoin>;
-
-fn keys(n: u8) -> Vec<SecretKey> {
-    (0..n).map(|i| SecretKey::from_seed([i + 1; 32])).collect()
-}
-
-fn config(keys: &[SecretKey]) -> Config {
-    let group: PeerSet = keys.iter().map(SecretKey::peer_id).collect();
-    Config::new(group, ConsensusMode::Supermajority)
-}
-
-fn start(keys: &[SecretKey], config: &Config) -> Vec<Engine> {
-    keys.iter()
-        .map(|k| {
-            Parsec::from_genesis(k.clone(), config.clone(), ParityCoin)
-                .unwrap()
-                .0
-        })
-        .collect()
-}
 
 /// The events of a step's messages.
 fn events_sent(step: &Step<String>) -> usize {
@@ -61,8 +43,8 @@ fn deliver(from: &mut Engine, to: &mut Engine, step: Step<String>) {
 /// sync (growing intervals, so that the resends cost a bounded amount per sync on average).
 #[test]
 fn a_silent_member_gets_what_is_new_not_the_whole_graph() {
-    let keys = keys(4);
-    let config = config(&keys);
+    let keys = peer_keys(4);
+    let config = genesis_config(&keys, ConsensusMode::Supermajority);
     let mut engines = start(&keys, &config);
     let silent = *engines[3].our_id();
     // Alice builds up a graph with Bob and Carol.
@@ -108,8 +90,8 @@ fn forge(key: &SecretKey, index: u64, cause: Cause<String>) -> PackedEvent<Strin
 /// the oldest are dropped with a fault, and nobody else's room is taken.
 #[test]
 fn held_events_are_bounded_in_bytes_per_sender() {
-    let keys = keys(4);
-    let mut config = config(&keys);
+    let keys = peer_keys(4);
+    let mut config = genesis_config(&keys, ConsensusMode::Supermajority);
     config.event_limits.max_observation_bytes = 64 << 10;
     config.max_future_bytes_per_peer = 256 << 10;
     config.max_future_bytes_total = 1 << 20;
@@ -154,11 +136,11 @@ fn held_events_are_bounded_in_bytes_per_sender() {
 /// parent.
 #[test]
 fn byte_limits_below_the_largest_vote_are_refused() {
-    let keys = keys(1);
-    let mut config = config(&keys);
+    let keys = peer_keys(1);
+    let mut config = genesis_config(&keys, ConsensusMode::Supermajority);
     config.max_future_bytes_per_peer = 1024;
     assert!(config.validate().is_err());
-    let mut config = self::config(&keys);
+    let mut config = genesis_config(&keys, ConsensusMode::Supermajority);
     config.max_future_bytes_total = config.max_future_bytes_per_peer - 1;
     assert!(config.validate().is_err());
 }
@@ -212,8 +194,8 @@ fn sends(step: &Step<String>, hash: EventHash) -> bool {
 /// next sync to him carries neither.
 #[test]
 fn a_forked_slot_is_not_sent_again_to_a_peer_that_holds_it() {
-    let keys = keys(4);
-    let config = config(&keys);
+    let keys = peer_keys(4);
+    let config = genesis_config(&keys, ConsensusMode::Supermajority);
     let mut engines = start(&keys, &config);
     let (carol, bob) = (*engines[2].our_id(), *engines[1].our_id());
     let (chain, c2a, c2b) = carol_forks(&keys, &engines);
@@ -248,8 +230,8 @@ fn a_forked_slot_is_not_sent_again_to_a_peer_that_holds_it() {
 /// a parent: the recipient may have lost it and could not insert the child without it.
 #[test]
 fn a_fork_member_goes_again_with_a_child_that_needs_it() {
-    let keys = keys(4);
-    let config = config(&keys);
+    let keys = peer_keys(4);
+    let config = genesis_config(&keys, ConsensusMode::Supermajority);
     let mut engines = start(&keys, &config);
     let (bob, carol, dave) = (
         *engines[1].our_id(),

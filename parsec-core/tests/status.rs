@@ -2,48 +2,33 @@
 
 #![allow(clippy::unwrap_used)]
 
-use parsec_coin::ParityCoin;
-use parsec_core::{Config, ConsensusMode, Observation, Parsec, SecretKey};
+mod common;
 
-type Engine = Parsec<String, ParityCoin>;
+use common::*;
+use parsec_core::ConsensusMode;
+use parsec_sim::network::Network;
 
-fn start(n: u8, mode: ConsensusMode) -> Vec<Engine> {
-    let keys: Vec<SecretKey> = (1..=n).map(|i| SecretKey::from_seed([i; 32])).collect();
-    let config = Config::new(keys.iter().map(SecretKey::peer_id).collect(), mode);
-    keys.into_iter()
-        .map(|key| {
-            Parsec::from_genesis(key, config.clone(), ParityCoin)
-                .unwrap()
-                .0
-        })
-        .collect()
-}
-
-/// Round-robin full syncs, every message delivered at once.
-fn gossip(peers: &mut [Engine], rounds: usize) {
-    for round in 0..rounds {
-        for i in 0..peers.len() {
-            let j = (i + 1 + round % (peers.len() - 1)) % peers.len();
-            let (from, to) = (*peers[i].our_id(), *peers[j].our_id());
-            let step = peers[i].create_gossip(to).unwrap();
-            for out in step.send {
-                let reply = peers[j].handle_message(from, out.message).unwrap();
-                for back in reply.send {
-                    let _ = peers[i].handle_message(to, back.message).unwrap();
-                }
-            }
-        }
-    }
+/// Four genesis members on perfect links.
+fn start_network(mode: ConsensusMode, seed: u64) -> Network {
+    let keys = peer_keys(4);
+    network(&keys, &genesis_config(&keys, mode), seed)
 }
 
 #[test]
 fn a_payload_voted_by_too_few_voters_shows_as_pending_with_its_vote_count() {
-    let mut peers = start(4, ConsensusMode::Supermajority);
-    let lonely = Observation::OpaquePayload("only peer 0 votes this".to_string());
-    let _ = peers[0].vote_for(lonely).unwrap();
-    gossip(&mut peers, 30);
-    for (i, peer) in peers.iter().enumerate() {
-        let status = peer.status();
+    let mut net = start_network(ConsensusMode::Supermajority, 1);
+    let lonely = opaque("only peer 0 votes this");
+    net.cast(0, lonely.clone());
+    // Until every peer knows the vote, and then as long again: it stays pending.
+    net.reach(500, "the vote spreads", |net| {
+        (0..net.len()).all(|i| net.engine(i).status().pending.len() == 1)
+    });
+    let spread = net.steps();
+    net.reach(2 * spread + 20, "more gossip", |net| {
+        net.steps() >= 2 * spread + 20
+    });
+    for i in 0..net.len() {
+        let status = net.engine(i).status();
         assert_eq!(status.votes_needed, 3, "peer {i}");
         assert_eq!(status.voters.len(), 4);
         // Genesis was decided; the lonely payload is known everywhere and stays pending.
@@ -56,39 +41,34 @@ fn a_payload_voted_by_too_few_voters_shows_as_pending_with_its_vote_count() {
         assert!(!pending.enough_votes(&status));
     }
     // Two more votes make it decidable, and gossip decides it.
-    for peer in &mut peers[1..3] {
-        let _ = peer
-            .vote_for(Observation::OpaquePayload(
-                "only peer 0 votes this".to_string(),
-            ))
-            .unwrap();
+    for i in 1..3 {
+        net.cast(i, lonely.clone());
     }
-    let status = peers[1].status();
+    let status = net.engine(1).status();
     assert!(status.pending[0].voters >= 2);
-    gossip(&mut peers, 30);
-    for (i, peer) in peers.iter().enumerate() {
-        let status = peer.status();
-        assert!(status.pending.is_empty(), "peer {i}: {status:?}");
-        assert_eq!(status.blocks, 2, "peer {i}");
+    net.reach(1000, "the payload is decided", |net| {
+        (0..net.len()).all(|i| net.engine(i).status().pending.is_empty())
+    });
+    for i in 0..net.len() {
+        assert_eq!(net.engine(i).status().blocks, 2, "peer {i}");
+        assert_eq!(net.payloads(i), net.payloads(0), "peer {i}");
     }
+    net.assert_quiet();
 }
 
 #[test]
 fn in_single_mode_one_vote_is_enough() {
-    let mut peers = start(4, ConsensusMode::Single);
-    let _ = peers[2]
-        .vote_for(Observation::OpaquePayload("mine".to_string()))
-        .unwrap();
-    let status = peers[2].status();
+    let mut net = start_network(ConsensusMode::Single, 2);
+    net.cast(2, opaque("mine"));
+    let status = net.engine(2).status();
     assert_eq!(status.votes_needed, 1);
     let ours: Vec<_> = status.pending.iter().filter(|p| p.ours).collect();
     assert!(ours.iter().any(|p| p.enough_votes(&status)), "{status:?}");
-    gossip(&mut peers, 30);
-    for (i, peer) in peers.iter().enumerate() {
-        assert!(
-            peer.status().pending.is_empty(),
-            "peer {i}: {:?}",
-            peer.status()
-        );
+    net.reach(1000, "the payload is decided", |net| {
+        (0..net.len()).all(|i| net.has_decided_all(i, &opaque("mine"), 1))
+    });
+    for i in 0..net.len() {
+        let status = net.engine(i).status();
+        assert!(status.pending.is_empty(), "peer {i}: {status:?}");
     }
 }

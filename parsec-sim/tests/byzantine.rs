@@ -12,6 +12,7 @@
 
 use parsec_core::FaultKind;
 use parsec_graph::ConsensusMode;
+use parsec_sim::fixtures::seeds_from_env;
 use parsec_sim::sim::harness::{TestRun, rerun_command, seed_from_env};
 use parsec_sim::sim::{self, AdversaryKind, ScheduleOptions};
 use proptest::prelude::*;
@@ -20,19 +21,6 @@ use proptest::test_runner::{Config, RngSeed};
 const FILE: &str = "byzantine";
 
 const MODES: [ConsensusMode; 2] = [ConsensusMode::Supermajority, ConsensusMode::Single];
-
-/// The seeds of a loop: `PARSEC_SEED` alone if set, else `PARSEC_SEEDS` (default
-/// `default_count`) seeds from `first`.
-fn seeds(first: u64, default_count: u64) -> Vec<u64> {
-    if std::env::var("PARSEC_SEED").is_ok() {
-        return vec![seed_from_env(first)];
-    }
-    let count = std::env::var("PARSEC_SEEDS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default_count);
-    (first..first + count).collect()
-}
 
 /// Runs `options` for every seed; panics with every failing seed and its replay command.
 fn run_seeds(test: &str, options: &ScheduleOptions, seeds: &[u64]) -> Vec<sim::Outcome> {
@@ -72,7 +60,7 @@ fn split_forks_never_split_the_honest_peers() {
         let outcomes = run_seeds(
             "split_forks_never_split_the_honest_peers",
             &options,
-            &seeds(700, 40),
+            &seeds_from_env(700, 40),
         );
         let compared: u64 = outcomes.iter().map(|o| o.stats.meta_events_compared).sum();
         assert!(compared > 0, "invariant 7 compared nothing");

@@ -46,7 +46,7 @@ use parsec_core::{Block, Parsec, Step};
 use parsec_graph::{
     ConsensusMode, EventHash, Observation, PeerId, SecretKey, VerifiedEvents, WireMessage,
 };
-use parsec_sim::sim::harness::{rerun_command, seed_from_env};
+use parsec_sim::sim::harness::rerun_command;
 use parsec_sim::sim::{BlockKey, peer_key, sim_config};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -462,20 +462,10 @@ fn run_split(seed: u64, mode: ConsensusMode, variant: Variant) -> Result<(), Str
     Ok(())
 }
 
-/// The seeds to run: `PARSEC_SEED` alone, else `0..PARSEC_SEEDS` (default 200).
-fn seeds() -> Vec<u64> {
-    if std::env::var_os("PARSEC_SEED").is_some() {
-        return vec![seed_from_env(0)];
-    }
-    let count = std::env::var("PARSEC_SEEDS")
-        .map(|n| n.trim().parse().expect("PARSEC_SEEDS is not a u64"))
-        .unwrap_or(200);
-    (0..count).collect()
-}
-
 /// Runs `variant` for every seed in both modes; panics with a summary if any seed failed.
 fn check(test: &str, variant: Variant) {
-    let seeds = seeds();
+    // `PARSEC_SEED` alone, else `0..PARSEC_SEEDS` (default 200).
+    let seeds = parsec_sim::fixtures::seeds_from_env(0, 200);
     let mut summary = Vec::new();
     for mode in [ConsensusMode::Supermajority, ConsensusMode::Single] {
         let failures: Vec<(u64, String)> = seeds
