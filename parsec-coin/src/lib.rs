@@ -7,9 +7,9 @@
 //! could decide at different events. Coins therefore read the graph, never a clock or a
 //! local random source.
 //!
-//! This crate defines the [`CommonCoin`] trait and, behind the `test-coin` feature, the
-//! [`ParityCoin`] that reproduces the original implementation's predictable coin for
-//! conformance replays. The graph-derived and threshold-signature coins come next.
+//! This crate defines the [`CommonCoin`] trait, the [`ConcreteCoin`] derived from the graph
+//! (no setup, spec §7.3) and, behind the `test-coin` feature, the [`ParityCoin`] that
+//! reproduces the original implementation's predictable coin for conformance replays.
 //!
 //! ```
 //! # #[cfg(feature = "test-coin")] {
@@ -31,6 +31,14 @@
 #![forbid(unsafe_code)]
 
 use parsec_graph::{CoinShare, EventIndex, Graph, PeerId};
+
+mod concrete;
+#[cfg(feature = "test-coin")]
+mod parity;
+
+pub use concrete::ConcreteCoin;
+#[cfg(feature = "test-coin")]
+pub use parity::ParityCoin;
 
 /// Which coin: election `election`, candidate `candidate`, and the round whose genuine
 /// flip left the estimate empty (spec §7.1).
@@ -85,54 +93,18 @@ pub trait CommonCoin {
     fn take_outgoing(&mut self) -> Vec<CoinShare> {
         Vec::new()
     }
-}
 
-/// The original implementation's predictable coin: `true` iff the round is even.
-///
-/// Always available and ignores everything but the round; an adversarial scheduler can
-/// exploit it, so it exists for conformance replays and tests only (spec §7.2).
-#[cfg(feature = "test-coin")]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ParityCoin;
-
-#[cfg(feature = "test-coin")]
-impl CommonCoin for ParityCoin {
-    fn value<T>(&mut self, id: &CoinId, _ctx: &CoinContext<'_, T>) -> Option<bool> {
-        Some(id.round.is_multiple_of(2))
+    /// Whether the coin reads [`CommonCoin::on_evaluated`] (the meta-election skips the
+    /// work of reporting when it does not).
+    fn wants_evaluations(&self) -> bool {
+        false
     }
-}
 
-#[cfg(all(test, feature = "test-coin"))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parity_coin_follows_round_parity_only() {
-        let graph = Graph::<u8>::new();
-        let voters = [PeerId::from_bytes([1; 32]), PeerId::from_bytes([2; 32])];
-        let mut coin = ParityCoin;
-        for election in [0, 7] {
-            for candidate in voters {
-                let info = ElectionInfo {
-                    election,
-                    voters: &voters,
-                    previous_group_hash: [election as u8; 32],
-                };
-                let ctx = CoinContext {
-                    graph: &graph,
-                    at: EventIndex::from(0),
-                    info: &info,
-                };
-                for round in 0..6 {
-                    let id = CoinId {
-                        election,
-                        candidate,
-                        round,
-                    };
-                    assert_eq!(coin.value(&id, &ctx), Some(round % 2 == 0), "round {round}");
-                }
-            }
-        }
-        assert!(coin.take_outgoing().is_empty());
+    /// The meta-election evaluated `ctx.at` (an event with meta-vote lists), before any
+    /// coin filled an estimate there: `past_flip[p]` is the highest round whose
+    /// genuine-flip aux value for candidate slot `p` (voter order) the event's creator had
+    /// committed at it, if any (spec §7.3 step 3). Called before any `value` at `ctx.at`.
+    fn on_evaluated<T>(&mut self, past_flip: &[Option<u32>], ctx: &CoinContext<'_, T>) {
+        let _ = (past_flip, ctx);
     }
 }

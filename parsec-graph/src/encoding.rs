@@ -14,18 +14,13 @@ pub const EVENT_TAG: &[u8] = b"parsec-rs/v1/event\0";
 pub const VOTE_TAG: &[u8] = b"parsec-rs/v1/vote\0";
 /// Domain tag of observation hashes.
 pub const OBSERVATION_TAG: &[u8] = b"parsec-rs/v1/observation\0";
-// The coin tags are the spec's (§1.3); the coins that hash with them come with issue 9.
 /// Domain tag of coin share messages.
-#[allow(dead_code)]
 pub const COIN_TAG: &[u8] = b"parsec-rs/v1/coin\0";
 /// Domain tag of coin value hashes.
-#[allow(dead_code)]
 pub const COIN_VALUE_TAG: &[u8] = b"parsec-rs/v1/coin-value\0";
 /// Domain tag of round hashes.
-#[allow(dead_code)]
 pub const ROUND_TAG: &[u8] = b"parsec-rs/v1/round\0";
 /// Domain tag of rank keys.
-#[allow(dead_code)]
 pub const RANK_TAG: &[u8] = b"parsec-rs/v1/rank\0";
 /// Domain tag of group hashes.
 pub const GROUP_TAG: &[u8] = b"parsec-rs/v1/group\0";

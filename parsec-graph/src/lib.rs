@@ -59,6 +59,7 @@
 
 #![forbid(unsafe_code)]
 
+mod coin_hashes;
 #[cfg(feature = "dump-graphs")]
 pub mod dot;
 mod encoding;
@@ -69,6 +70,7 @@ mod id;
 mod observation;
 pub mod wire;
 
+pub use coin_hashes::{coin_share_message, coin_value_hash, rank_key, round_hash};
 pub use encoding::CodecError;
 pub use event::{
     Cause, CauseKind, CoinShare, Event, EventContent, EventError, EventLimits, MAX_EVENT_INDEX,

@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use parsec_coin::ParityCoin;
+use parsec_coin::{CoinContext, CoinId, CommonCoin, ConcreteCoin, ParityCoin};
 use parsec_graph::{
     Cause, ConsensusMode, Event, EventContent, EventHash, EventLimits, Graph, Malice, Observation,
     ObservationKey, PeerId, SecretKey, Vote,
@@ -64,6 +64,36 @@ struct Params {
     /// Also vote membership changes, and let one peer that is not a voter at first take
     /// part in the gossip (it can be added).
     churn: bool,
+    coin: CoinKind,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum CoinKind {
+    Parity,
+    Concrete,
+}
+
+/// A coin that counts the values it gave (to show that a sweep consulted the coin at all).
+struct Counted<C> {
+    inner: C,
+    values: usize,
+}
+
+impl<C: CommonCoin> CommonCoin for Counted<C> {
+    fn value<T>(&mut self, id: &CoinId, ctx: &CoinContext<'_, T>) -> Option<bool> {
+        let value = self.inner.value(id, ctx);
+        self.values += usize::from(value.is_some());
+        value
+    }
+    fn on_needed<T>(&mut self, id: &CoinId, ctx: &CoinContext<'_, T>) {
+        self.inner.on_needed(id, ctx);
+    }
+    fn wants_evaluations(&self) -> bool {
+        self.inner.wants_evaluations()
+    }
+    fn on_evaluated<T>(&mut self, past_flip: &[Option<u32>], ctx: &CoinContext<'_, T>) {
+        self.inner.on_evaluated(past_flip, ctx);
+    }
 }
 
 impl Params {
@@ -281,9 +311,17 @@ struct Outcome {
     self_conflicts: usize,
     /// Membership changes that took effect.
     changes: usize,
+    /// Values the coin gave.
+    coin_values: usize,
 }
 
-fn run_peer(rng: &mut Rng, dag: &Dag, events: &[usize], p: Params) -> Outcome {
+fn run_peer<C: CommonCoin>(
+    rng: &mut Rng,
+    dag: &Dag,
+    events: &[usize],
+    p: Params,
+    coin: C,
+) -> Outcome {
     let mut graph = Graph::<String>::new();
     let mut ids: Vec<PeerId> = dag.keys[..p.voters]
         .iter()
@@ -299,17 +337,18 @@ fn run_peer(rng: &mut Rng, dag: &Dag, events: &[usize], p: Params) -> Outcome {
         .iter()
         .map(|&id| (id, graph.register_peer(id).unwrap()))
         .collect();
-    let mut elections = Elections::new(VoterSet::new(voters), p.mode, ParityCoin).unwrap();
+    let coin = Counted {
+        inner: coin,
+        values: 0,
+    };
+    let mut elections = Elections::new(VoterSet::new(voters), p.mode, coin).unwrap();
     elections.record_digests(true);
     let mut out = Outcome::default();
     let mut removed = BTreeSet::new();
     for &e in events {
         let at = graph.insert(dag.events[e].clone()).unwrap().index();
         let step = elections.on_insert(&mut graph, at).unwrap();
-        assert!(
-            step.coin_shares.is_empty(),
-            "the parity coin publishes nothing"
-        );
+        assert!(step.coin_shares.is_empty(), "these coins publish nothing");
         for d in elections.take_digests() {
             match out.digests.insert((d.election, d.event), d.digest) {
                 Some(old) if old != d.digest => out.self_conflicts += 1,
@@ -356,13 +395,14 @@ fn run_peer(rng: &mut Rng, dag: &Dag, events: &[usize], p: Params) -> Outcome {
             assert_eq!(now, next);
         }
     }
+    out.coin_values = elections.coin().values;
     out
 }
 
 /// Runs one seed; returns a description of the first discrepancy, if any.
 /// On success: the digests compared, the groups decided and the membership changes made
 /// (each the least over the peers).
-fn check(seed: u64, p: Params) -> Result<(usize, usize, usize), String> {
+fn check(seed: u64, p: Params) -> Result<(usize, usize, usize, usize), String> {
     let dag = generate(seed, p);
     let mut rng = Rng(seed ^ 0xdead_beef);
     let n = dag.events.len();
@@ -386,7 +426,11 @@ fn check(seed: u64, p: Params) -> Result<(usize, usize, usize), String> {
             }
         }
         let events = order(&mut rng, &dag, &included);
-        outcomes.push(run_peer(&mut rng, &dag, &events, p));
+        let outcome = match p.coin {
+            CoinKind::Parity => run_peer(&mut rng, &dag, &events, p, ParityCoin),
+            CoinKind::Concrete => run_peer(&mut rng, &dag, &events, p, ConcreteCoin::new()),
+        };
+        outcomes.push(outcome);
     }
     let mut compared = 0;
     for (i, a) in outcomes.iter().enumerate() {
@@ -426,18 +470,21 @@ fn check(seed: u64, p: Params) -> Result<(usize, usize, usize), String> {
         .min()
         .unwrap_or(0);
     let changes = outcomes.iter().map(|o| o.changes).min().unwrap_or(0);
-    Ok((compared, decided, changes))
+    let coin_values = outcomes.iter().map(|o| o.coin_values).max().unwrap_or(0);
+    Ok((compared, decided, changes, coin_values))
 }
 
 fn sweep(p: Params, seeds: std::ops::Range<u64>) {
     let mut failures = Vec::new();
     let mut total_decided = 0;
     let mut total_changes = 0;
+    let mut total_coin_values = 0;
     for seed in seeds {
         match std::panic::catch_unwind(|| check(seed, p)) {
-            Ok(Ok((_, decided, changes))) => {
+            Ok(Ok((_, decided, changes, coin_values))) => {
                 total_decided += decided;
                 total_changes += changes;
+                total_coin_values += coin_values;
             }
             Ok(Err(e)) => failures.push(format!("PARSEC_SEED={seed}: {e}")),
             Err(_) => failures.push(format!("PARSEC_SEED={seed}: panicked")),
@@ -445,7 +492,8 @@ fn sweep(p: Params, seeds: std::ops::Range<u64>) {
     }
     eprintln!(
         "{p:?}: decided groups (min over peers) summed: {total_decided}, \
-         membership changes: {total_changes}"
+         membership changes: {total_changes}, coin values given (max over peers) \
+         summed: {total_coin_values}"
     );
     assert!(
         failures.is_empty(),
@@ -485,6 +533,7 @@ fn purity_four_voters_one_forker() {
             peers: 4,
             mode: ConsensusMode::Supermajority,
             churn: false,
+            coin: CoinKind::Parity,
         },
         seeds(),
     );
@@ -503,6 +552,7 @@ fn purity_seven_voters_two_forkers() {
             peers: 4,
             mode: ConsensusMode::Supermajority,
             churn: false,
+            coin: CoinKind::Parity,
         },
         seeds(),
     );
@@ -521,6 +571,7 @@ fn purity_single_mode() {
             peers: 4,
             mode: ConsensusMode::Single,
             churn: false,
+            coin: CoinKind::Parity,
         },
         seeds(),
     );
@@ -539,6 +590,7 @@ fn purity_no_forks_baseline() {
             peers: 3,
             mode: ConsensusMode::Supermajority,
             churn: false,
+            coin: CoinKind::Parity,
         },
         seeds(),
     );
@@ -562,6 +614,7 @@ fn purity_rare_forks_long() {
                 peers: 5,
                 mode,
                 churn: false,
+                coin: CoinKind::Parity,
             },
             seeds(),
         );
@@ -581,6 +634,7 @@ fn purity_five_voters_one_forker() {
             peers: 5,
             mode: ConsensusMode::Supermajority,
             churn: false,
+            coin: CoinKind::Parity,
         },
         seeds(),
     );
@@ -604,6 +658,35 @@ fn purity_voter_churn() {
                 peers: 5,
                 mode,
                 churn: true,
+                coin: CoinKind::Parity,
+            },
+            seeds(),
+        );
+    }
+}
+
+/// The concrete coin reads the graph and what the meta-election reports of each event: its
+/// answers, and so every meta-event, must not depend on insertion order either (spec §7.1).
+#[test]
+fn purity_concrete_coin() {
+    for (voters, forkers, fork_percent, mode, churn) in [
+        (4, 1, 25, ConsensusMode::Supermajority, false),
+        (7, 2, 20, ConsensusMode::Supermajority, false),
+        (4, 1, 25, ConsensusMode::Single, false),
+        (5, 1, 5, ConsensusMode::Supermajority, true),
+    ] {
+        sweep(
+            Params {
+                voters,
+                forkers,
+                events: 200 * voters,
+                fork_percent,
+                vote_percent: 15,
+                payloads: 6,
+                peers: 4,
+                mode,
+                churn,
+                coin: CoinKind::Concrete,
             },
             seeds(),
         );

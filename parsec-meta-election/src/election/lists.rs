@@ -35,6 +35,21 @@ fn coin_query<'a, T>(
     )
 }
 
+/// The highest round whose genuine-flip aux value a list's creator has committed (spec
+/// §7.3 step 3): an entry at `(r, GF)` decided or with aux set, or any entry of a later
+/// round.
+fn past_flip(list: &[MetaVote]) -> Option<u32> {
+    list.iter()
+        .filter_map(|m| {
+            if m.is_past_flip(m.round) {
+                Some(m.round)
+            } else {
+                m.round.checked_sub(1)
+            }
+        })
+        .max()
+}
+
 impl<C: CommonCoin> Elections<C> {
     /// Per voter slot, the latest event of each other voter in the ancestry, if it has
     /// lists in this election (spec §6.5.2).
@@ -103,6 +118,16 @@ impl<C: CommonCoin> Elections<C> {
             voters: &self.voters.ids,
             previous_group_hash: self.previous_group_hash,
         };
+        if self.coin.wants_evaluations() {
+            let rounds: SmallVec<[Option<u32>; 16]> =
+                per_candidate.iter().map(|l| past_flip(l)).collect();
+            let ctx = CoinContext {
+                graph,
+                at: event,
+                info: &info,
+            };
+            self.coin.on_evaluated(&rounds, &ctx);
+        }
         for (p, list) in per_candidate.iter().enumerate() {
             for entry in list.iter().filter(|m| m.awaits_coin()) {
                 let (id, ctx) = coin_query(&info, p, entry, graph, event);
@@ -176,16 +201,6 @@ impl<C: CommonCoin> Elections<C> {
             lists.clear();
             lists.extend(other_lists.iter().map(|l| &l[p][..]));
             advance_into(previous, &lists, th, &mut list);
-            for entry in list.iter_mut().filter(|m| m.awaits_coin()) {
-                let (id, ctx) = coin_query(&info, p, entry, graph, event);
-                coin.on_needed(&id, &ctx);
-                if let Some(value) = coin.value(&id, &ctx)
-                    && let MetaValue::Undecided { est, .. } = &mut entry.value
-                {
-                    *est = BoolSet::single(value);
-                    coin_applied = true;
-                }
-            }
             if list[..] == previous[..] {
                 all.push(previous.clone());
             } else {
@@ -193,6 +208,40 @@ impl<C: CommonCoin> Elections<C> {
             }
         }
         self.scratch_list = list;
+        // The coin hears what this event committed before it fills any estimate here, so
+        // that an event may qualify for the very coin it asks (spec §7.3 step 3).
+        if coin.wants_evaluations() {
+            let rounds: SmallVec<[Option<u32>; 16]> = all.iter().map(|l| past_flip(l)).collect();
+            let ctx = CoinContext {
+                graph,
+                at: event,
+                info: &info,
+            };
+            coin.on_evaluated(&rounds, &ctx);
+        }
+        for (p, slot) in all.iter_mut().enumerate() {
+            if !slot.iter().any(MetaVote::awaits_coin) {
+                continue;
+            }
+            let mut filled: Option<Vec<MetaVote>> = None;
+            for (i, entry) in slot.iter().enumerate() {
+                if !entry.awaits_coin() {
+                    continue;
+                }
+                let (id, ctx) = coin_query(&info, p, entry, graph, event);
+                coin.on_needed(&id, &ctx);
+                if let Some(value) = coin.value(&id, &ctx) {
+                    let copy = filled.get_or_insert_with(|| slot.to_vec());
+                    if let MetaValue::Undecided { est, .. } = &mut copy[i].value {
+                        *est = BoolSet::single(value);
+                        coin_applied = true;
+                    }
+                }
+            }
+            if let Some(copy) = filled {
+                *slot = List::from(copy);
+            }
+        }
         Some(Lists {
             per_candidate: all.into_boxed_slice(),
             others,
