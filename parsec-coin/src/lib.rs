@@ -33,10 +33,12 @@
 use parsec_graph::{CoinShare, EventIndex, Graph, PeerId};
 
 mod concrete;
+mod kind;
 #[cfg(feature = "test-coin")]
 mod parity;
 
 pub use concrete::ConcreteCoin;
+pub use kind::{Coin, CoinKind, UnknownCoin};
 #[cfg(feature = "test-coin")]
 pub use parity::ParityCoin;
 

@@ -1,5 +1,6 @@
 //! Engine configuration (spec §5.2, §14.2).
 
+use parsec_coin::CoinKind;
 use parsec_graph::{ConsensusMode, EventLimits, PeerSet, WireLimits};
 
 use crate::error::ConfigError;
@@ -24,6 +25,8 @@ pub struct Config {
     pub related_info: Vec<u8>,
     /// How application payloads are decided.
     pub consensus_mode: ConsensusMode,
+    /// The common coin every member uses (consensus; [`CoinKind::Concrete`] by default).
+    pub coin: CoinKind,
     /// Limits that make an event invalid (consensus parameters).
     pub event_limits: EventLimits,
     /// Most consecutive vote events a creator may make without a sync event (consensus;
@@ -49,6 +52,7 @@ impl Config {
             genesis_group,
             related_info: Vec::new(),
             consensus_mode,
+            coin: CoinKind::default(),
             event_limits: EventLimits::default(),
             max_vote_run: 1024,
             wire_limits: WireLimits::default(),

@@ -28,17 +28,18 @@
 //! build takes milliseconds (the README has the lines to copy).
 //!
 //! ```
-//! use parsec_coin::ParityCoin;
-//! use parsec_core::{Config, ConsensusMode, Observation, Parsec, SecretKey};
+//! use parsec_core::{CoinKind, Config, ConsensusMode, Observation, Parsec, SecretKey};
 //!
 //! // Four genesis members gossip until every one of them has decided two votes.
 //! let keys: Vec<SecretKey> = (1..=4u8).map(|i| SecretKey::from_seed([i; 32])).collect();
 //! let group = keys.iter().map(SecretKey::peer_id).collect();
-//! let config = Config::new(group, ConsensusMode::Supermajority);
+//! let mut config = Config::new(group, ConsensusMode::Supermajority);
+//! // The coin is part of the genesis configuration: every member names the same one.
+//! config.coin = CoinKind::Concrete;
 //! let mut peers = Vec::new();
 //! let mut blocks = vec![Vec::new(); keys.len()];
 //! for key in &keys {
-//!     let (peer, step) = Parsec::<String, _>::from_genesis(key.clone(), config.clone(), ParityCoin)?;
+//!     let (peer, step) = Parsec::<String, _>::new(key.clone(), config.clone())?;
 //!     peers.push(peer);
 //!     assert!(step.send.is_empty());
 //! }
@@ -89,7 +90,7 @@ pub use block::Block;
 pub use config::Config;
 pub use engine::{Outgoing, Parsec, Step};
 pub use error::{ConfigError, Error, Fault, FaultKind, NotPermitted};
-pub use parsec_coin::CommonCoin;
+pub use parsec_coin::{Coin, CoinKind, CommonCoin, ConcreteCoin};
 // The types of the engine's signatures, so that a user need not name `parsec-graph`.
 /// The wire codec (defined in `parsec-graph`, the one place bytes become messages).
 pub use parsec_graph::wire;

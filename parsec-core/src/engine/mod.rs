@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use parsec_coin::CommonCoin;
+use parsec_coin::{Coin, CommonCoin};
 use parsec_graph::{
     Cause, CoinShare, EventContent, EventError, EventHash, EventIndex, Graph, InsertError,
     KeyCache, Observation, ObservationKey, PackedEvent, Payload, PeerId, SecretKey, Vote,
@@ -134,9 +134,20 @@ pub struct Parsec<T: Payload, C: CommonCoin> {
     sent: SyncMemory,
 }
 
+impl<T: Payload> Parsec<T, Coin> {
+    /// Starts a genesis member with the coin `config.coin` names (see
+    /// [`Parsec::from_genesis`]).
+    pub fn new(key: SecretKey, config: Config) -> Result<(Self, Step<T>), Error> {
+        let coin = Coin::new(config.coin);
+        Self::from_genesis(key, config, coin)
+    }
+}
+
 impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     /// Starts a genesis member: every genesis member becomes a voter of election 0, and we
-    /// create our `Initial` event and our `Genesis` vote (spec §5.2).
+    /// create our `Initial` event and our `Genesis` vote (spec §5.2). `coin` is used as
+    /// given (a coin of your own, or [`Coin::new`] of a kind): `config.coin` is read only
+    /// by [`Parsec::new`].
     pub fn from_genesis(key: SecretKey, config: Config, coin: C) -> Result<(Self, Step<T>), Error> {
         config.validate()?;
         let our_id = key.peer_id();

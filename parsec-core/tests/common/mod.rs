@@ -6,7 +6,6 @@
 // Each test file uses a part of this module.
 #![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
-use parsec_coin::ParityCoin;
 use parsec_core::{Config, FaultKind, Parsec, Step};
 use parsec_graph::{ConsensusMode, Observation, PeerId, SecretKey, WireMessage};
 use parsec_sim::fixtures::{self, Agreed, Rerun};
@@ -29,8 +28,7 @@ pub fn rerun(file: &str, test: &str, seed: u64) -> Rerun {
 pub fn start(keys: &[SecretKey], config: &Config) -> Vec<Engine> {
     keys.iter()
         .map(|k| {
-            let (engine, step) =
-                Parsec::from_genesis(k.clone(), config.clone(), ParityCoin).unwrap();
+            let (engine, step) = Parsec::new(k.clone(), config.clone()).unwrap();
             assert!(step.send.is_empty());
             assert!(step.faults.is_empty());
             assert!(

@@ -9,7 +9,8 @@
 //! Options: `--runs N` (default 100), `--seed S` (default `PARSEC_SEED` or 1) picks the
 //! scenario seeds, `--max-peers P` (default 16), `--replay [X]` runs the one scenario drawn
 //! from seed `X` (default `PARSEC_SEED`), `--scenario LINE` runs the scenario printed as
-//! `LINE`, `--verbose` prints every run. Each scenario is a [`Recipe`] drawn from its own
+//! `LINE`, `--coin K` (parity, the default, or concrete) picks every engine's coin,
+//! `--verbose` prints every run. Each scenario is a [`Recipe`] drawn from its own
 //! seed; a failure prints that seed and the command that replays it. The exit code is 1 if
 //! any run failed.
 
@@ -19,6 +20,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use parsec_coin::CoinKind;
 use parsec_graph::ConsensusMode;
 use parsec_sim::sim::{self, Recipe, Stats};
 use rand::{Rng, SeedableRng};
@@ -33,6 +35,7 @@ struct Args {
     replay: Option<u64>,
     scenario: Option<Recipe>,
     verbose: bool,
+    coin: CoinKind,
 }
 
 fn env_seed() -> anyhow::Result<Option<u64>> {
@@ -54,6 +57,7 @@ fn parse_args() -> anyhow::Result<Args> {
         replay: None,
         scenario: None,
         verbose: false,
+        coin: CoinKind::Parity,
     };
     let mut words = std::env::args().skip(1).peekable();
     while let Some(word) = words.next() {
@@ -88,10 +92,11 @@ fn parse_args() -> anyhow::Result<Args> {
                 );
             }
             "--verbose" => args.verbose = true,
+            "--coin" => args.coin = value(&mut words, "--coin")?.parse()?,
             "--help" | "-h" => {
                 println!(
                     "usage: soak [--runs N] [--seed S] [--max-peers P] [--replay [X]] \
-                     [--scenario LINE] [--verbose]"
+                     [--scenario LINE] [--coin parity|concrete] [--verbose]"
                 );
                 std::process::exit(0);
             }
@@ -108,9 +113,15 @@ struct Run {
     failure: Option<String>,
 }
 
-fn run_one(recipe: Recipe) -> Run {
-    let options = recipe.options();
-    match sim::run_options(&options, recipe.seed, REPLAY) {
+fn run_one(recipe: Recipe, coin: CoinKind) -> Run {
+    let mut options = recipe.options();
+    options.coin = coin;
+    let replay = if coin == CoinKind::Parity {
+        REPLAY.to_string()
+    } else {
+        format!("cargo run --release -p parsec-sim --bin soak -- --coin {coin} --replay")
+    };
+    match sim::run_options(&options, recipe.seed, &replay) {
         Ok(outcome) => Run {
             recipe,
             failure: outcome.failure.map(|f| f.to_string()),
@@ -206,7 +217,7 @@ impl Group {
     }
 }
 
-fn summary(runs: &[Run], seed: u64, max_peers: usize, elapsed: Duration) {
+fn summary(runs: &[Run], seed: u64, max_peers: usize, coin: CoinKind, elapsed: Duration) {
     let mut all = Group::default();
     let mut groups: BTreeMap<(u8, String), Group> = BTreeMap::new();
     for run in runs {
@@ -234,7 +245,7 @@ fn summary(runs: &[Run], seed: u64, max_peers: usize, elapsed: Duration) {
     }
     println!();
     println!(
-        "soak summary: {} runs from --seed {seed} (1-{max_peers} peers), {:.1} s",
+        "soak summary: {} runs from --seed {seed} (1-{max_peers} peers, {coin} coin), {:.1} s",
         runs.len(),
         elapsed.as_secs_f64()
     );
@@ -293,7 +304,7 @@ fn soak() -> anyhow::Result<bool> {
         (None, None) => None,
     };
     if let Some(recipe) = single {
-        let run = run_one(recipe);
+        let run = run_one(recipe, args.coin);
         print_run(&run);
         return Ok(run.failure.is_none());
     }
@@ -304,7 +315,7 @@ fn soak() -> anyhow::Result<bool> {
     let mut failed = 0;
     for i in 0..args.runs {
         let recipe = Recipe::random(seeds.random(), args.max_peers);
-        let run = run_one(recipe);
+        let run = run_one(recipe, args.coin);
         failed += usize::from(run.failure.is_some());
         if args.verbose || run.failure.is_some() {
             print_run(&run);
@@ -326,6 +337,12 @@ fn soak() -> anyhow::Result<bool> {
     if tty {
         eprintln!();
     }
-    summary(&runs, args.seed, args.max_peers, started.elapsed());
+    summary(
+        &runs,
+        args.seed,
+        args.max_peers,
+        args.coin,
+        started.elapsed(),
+    );
     Ok(failed == 0)
 }

@@ -3,7 +3,7 @@
 //!
 //! # How it works
 //!
-//! Each peer is a `Parsec<String, ParityCoin>` genesis member (or a member that never
+//! Each peer is a `Parsec<String, Coin>` genesis member (or a member that never
 //! starts: messages to it are undeliverable). Every engine call (genesis, votes, gossip,
 //! message handling) goes through [`Network::call`], and the peer records what the step
 //! produced: blocks and faults in order, the number of events to persist, the events and
@@ -19,7 +19,7 @@
 
 use std::collections::BTreeSet;
 
-use parsec_coin::ParityCoin;
+use parsec_coin::Coin;
 use parsec_core::{Block, Config, Fault, Parsec, Step};
 use parsec_graph::{ConsensusMode, Observation, PeerId, SecretKey, WireError, WireMessage, wire};
 use rand::{Rng, SeedableRng};
@@ -29,7 +29,7 @@ use super::{Context, Network, NetworkConditions, Node, Packet};
 use crate::fixtures;
 
 /// The engine every honest peer runs.
-pub type Engine = Parsec<String, ParityCoin>;
+pub type Engine = Parsec<String, Coin>;
 
 /// Why a network operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -365,7 +365,7 @@ impl NetworkBuilder {
                 nodes.push(HonestPeer::new(id, None));
                 continue;
             }
-            let (mut engine, step) = Parsec::from_genesis(key, config.clone(), ParityCoin)
+            let (mut engine, step) = Parsec::new(key, config.clone())
                 .map_err(|source| NetworkError::Engine { peer, source })?;
             if self.share_signature_checks {
                 engine.share_verified_events(verified.clone());

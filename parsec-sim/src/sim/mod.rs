@@ -6,7 +6,7 @@
 //! A [`Schedule`] (usually drawn from [`ScheduleOptions`] and a seed) says what happens at
 //! each step of the *active phase*. [`run`] builds a [`Network`]
 //! of simulated peers, each with a role: one engine per honest peer (keys from
-//! [`peer_key`], all genesis members, [`ParityCoin`]), one [`adversary`] per adversarial
+//! [`peer_key`], all genesis members, the coin the schedule names, [`ParityCoin`](parsec_coin::ParityCoin) unless a run says otherwise), one [`adversary`] per adversarial
 //! peer (a puppet that writes its own events, or silence). It plays the schedule on a
 //! single thread, the step number being the network's clock: votes go to the peers, a
 //! gossip action has the peer start a sync and hands its messages, encoded as bytes, to
@@ -45,8 +45,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Instant;
 
-#[cfg(doc)]
-use parsec_coin::ParityCoin;
+use parsec_coin::CoinKind;
 use parsec_core::{Block, Config, Fault};
 use parsec_graph::{ConsensusMode, Observation, PeerId, WireLimits};
 use rand::seq::SliceRandom;
@@ -103,6 +102,8 @@ pub fn sim_config(group: &[PeerId], mode: ConsensusMode, max_events_per_message:
     // Small enough that a flooding adversary reaches them within a run.
     config.max_future_bytes_per_peer = SIM_MAX_FUTURE_BYTES_PER_PEER;
     config.max_future_bytes_total = 4 * SIM_MAX_FUTURE_BYTES_PER_PEER;
+    // The original's coin unless a run asks for another: the recorded behaviour.
+    config.coin = CoinKind::Parity;
     config
 }
 
@@ -235,7 +236,10 @@ impl Simulation {
             .map(|i| SimPeer::new(ids[i], schedule.adversaries.get(&i).copied()))
             .collect();
         let shared = Shared {
-            config: sim_config(&ids, mode, schedule.max_events_per_message),
+            config: Config {
+                coin: schedule.coin,
+                ..sim_config(&ids, mode, schedule.max_events_per_message)
+            },
             verified: parsec_graph::VerifiedEvents::new(),
             adversary_ids,
             agreement: Agreement::new(mode),

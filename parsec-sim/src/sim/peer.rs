@@ -18,7 +18,6 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Instant;
 
-use parsec_coin::ParityCoin;
 use parsec_core::{Block, Config, Fault, Parsec, Step};
 use parsec_graph::{Observation, PeerId, wire};
 
@@ -118,7 +117,7 @@ impl SimPeer {
             },
             None => {
                 let started = Instant::now();
-                let result = Parsec::from_genesis(key, ctx.shared.config.clone(), ParityCoin);
+                let result = Parsec::new(key, ctx.shared.config.clone());
                 ctx.shared.stats.engine_time += started.elapsed();
                 let (mut engine, step) = result.map_err(|e| engine_error(i, "from_genesis", e))?;
                 engine.share_verified_events(ctx.shared.verified.clone());

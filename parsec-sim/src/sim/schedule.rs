@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use parsec_coin::CoinKind;
 use parsec_graph::{ConsensusMode, Observation, WireLimits};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -202,6 +203,8 @@ pub struct ScheduleOptions {
     /// `Events` chunks ahead of the request or response (spec §4.2), which the network may
     /// then lose or reorder.
     pub max_events_per_message: usize,
+    /// The common coin of every engine (the parity coin unless a test or run says otherwise).
+    pub coin: CoinKind,
 }
 
 impl ScheduleOptions {
@@ -224,6 +227,7 @@ impl ScheduleOptions {
             settle_steps: 0,
             liveness_steps: 400 + 20 * peers as u64,
             max_events_per_message: WireLimits::default().max_events_per_message,
+            coin: CoinKind::Parity,
         }
     }
 
@@ -339,6 +343,8 @@ pub struct Schedule {
     pub liveness_steps: u64,
     /// Most events in one message.
     pub max_events_per_message: usize,
+    /// The common coin of every engine.
+    pub coin: CoinKind,
 }
 
 fn check_probability(name: &'static str, value: f64) -> Result<(), ScheduleError> {
@@ -636,6 +642,7 @@ impl Schedule {
             gossip_probability: options.gossip_probability,
             liveness_steps: options.liveness_steps,
             max_events_per_message: options.max_events_per_message,
+            coin: options.coin,
         })
     }
 

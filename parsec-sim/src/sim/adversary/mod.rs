@@ -38,7 +38,6 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use parsec_coin::ParityCoin;
 use parsec_core::sync::{self, Answered, MessageKind, Reply, SyncKind};
 use parsec_core::{Config, Parsec};
 use parsec_graph::{
@@ -321,7 +320,7 @@ impl Puppet {
         key: SecretKey,
         config: Config,
     ) -> Result<(Puppet, Vec<Observation<String>>), PuppetError> {
-        let (engine, step) = Parsec::from_genesis(key.clone(), config.clone(), ParityCoin)?;
+        let (engine, step) = Parsec::new(key.clone(), config.clone())?;
         let mut votes = Vec::new();
         let mut tip = None;
         let mut initial = None;
