@@ -4,7 +4,7 @@ use parsec_graph::CoinShare;
 
 #[cfg(feature = "test-coin")]
 use crate::ParityCoin;
-use crate::{CoinContext, CoinId, CommonCoin, ConcreteCoin};
+use crate::{CoinContext, CoinFault, CoinId, CommonCoin, ConcreteCoin, ThresholdCoin};
 
 /// Which common coin the members use (part of the genesis configuration: every member
 /// must name the same one).
@@ -72,6 +72,8 @@ impl std::str::FromStr for CoinKind {
 pub enum Coin {
     /// See [`ConcreteCoin`].
     Concrete(ConcreteCoin),
+    /// See [`ThresholdCoin`] (built from its key material, not from a [`CoinKind`]).
+    Threshold(Box<ThresholdCoin>),
     /// See [`ParityCoin`].
     #[cfg(feature = "test-coin")]
     Parity(ParityCoin),
@@ -87,13 +89,14 @@ impl Coin {
         }
     }
 
-    /// Its kind.
-    pub fn kind(&self) -> CoinKind {
-        match self {
+    /// Its kind, for the coins a [`CoinKind`] names (`None` for the threshold coin).
+    pub fn kind(&self) -> Option<CoinKind> {
+        Some(match self {
             Coin::Concrete(_) => CoinKind::Concrete,
+            Coin::Threshold(_) => return None,
             #[cfg(feature = "test-coin")]
             Coin::Parity(_) => CoinKind::Parity,
-        }
+        })
     }
 }
 
@@ -102,6 +105,7 @@ macro_rules! each {
     ($coin:expr, $c:ident => $call:expr) => {
         match $coin {
             Coin::Concrete($c) => $call,
+            Coin::Threshold($c) => $call,
             #[cfg(feature = "test-coin")]
             Coin::Parity($c) => $call,
         }
@@ -119,6 +123,14 @@ impl CommonCoin for Coin {
 
     fn take_outgoing(&mut self) -> Vec<CoinShare> {
         each!(self, c => c.take_outgoing())
+    }
+
+    fn take_faults(&mut self) -> Vec<CoinFault> {
+        each!(self, c => c.take_faults())
+    }
+
+    fn on_inserted<T>(&mut self, ctx: &CoinContext<'_, T>) {
+        each!(self, c => c.on_inserted(ctx))
     }
 
     fn wants_evaluations(&self) -> bool {
@@ -142,7 +154,7 @@ mod tests {
             CoinKind::Parity,
         ] {
             assert_eq!(kind.name().parse::<CoinKind>(), Ok(kind));
-            assert_eq!(Coin::new(kind).kind(), kind);
+            assert_eq!(Coin::new(kind).kind(), Some(kind));
         }
         let error = "dice".parse::<CoinKind>().unwrap_err();
         assert_eq!(error.name, "dice");

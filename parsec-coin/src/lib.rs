@@ -36,11 +36,15 @@ mod concrete;
 mod kind;
 #[cfg(feature = "test-coin")]
 mod parity;
+mod threshold;
 
 pub use concrete::ConcreteCoin;
 pub use kind::{Coin, CoinKind, UnknownCoin};
 #[cfg(feature = "test-coin")]
 pub use parity::ParityCoin;
+pub use threshold::{
+    CoinFault, CoinFaultKind, Dealt, KeyEpoch, KeyError, SecretShare, ThresholdCoin, deal,
+};
 
 /// Which coin: election `election`, candidate `candidate`, and the round whose genuine
 /// flip left the estimate empty (spec §7.1).
@@ -93,6 +97,17 @@ pub trait CommonCoin {
 
     /// Data to attach to our next own event.
     fn take_outgoing(&mut self) -> Vec<CoinShare> {
+        Vec::new()
+    }
+
+    /// `ctx.at` was inserted and is about to be evaluated: a coin that reads what events
+    /// carry (threshold shares) records it here.
+    fn on_inserted<T>(&mut self, ctx: &CoinContext<'_, T>) {
+        let _ = ctx;
+    }
+
+    /// Peers' coin data found bad since the last call (ignored, and reported as faults).
+    fn take_faults(&mut self) -> Vec<CoinFault> {
         Vec::new()
     }
 

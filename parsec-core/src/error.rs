@@ -1,5 +1,6 @@
 //! Local errors and peer faults (spec §14.1).
 
+use parsec_coin::CoinFaultKind;
 use parsec_graph::{EventError, EventHash, InsertError, PeerId, WireError};
 use parsec_meta_election::ElectionError;
 
@@ -162,6 +163,9 @@ pub enum FaultKind {
     BufferOverflow,
     /// The last event of a request or response is not the sync event it must be.
     InvalidMessage,
+    /// Coin data an event carried was ignored (a threshold share that does not verify, or
+    /// from a peer that holds no share, ...); the event itself is kept (spec §7.5).
+    CoinShare(CoinFaultKind),
 }
 
 /// A peer's bad input, reported in [`crate::Step::faults`].

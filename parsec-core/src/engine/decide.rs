@@ -10,7 +10,7 @@ use parsec_meta_election::{DecidedGroup, MembershipChange};
 
 use super::{Parsec, Step};
 use crate::block::Block;
-use crate::error::Error;
+use crate::error::{Error, FaultKind};
 use crate::peers::{PeerFlags, PeerState};
 
 impl<T: Payload, C: CommonCoin> Parsec<T, C> {
@@ -23,6 +23,11 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         let decided = self.elections.on_insert(&mut self.graph, index)?;
         // Published with our next own event, as the coin asked.
         self.coin_shares.extend(decided.coin_shares);
+        for fault in decided.coin_faults {
+            // The creator signed the event that carried the bad coin data; whoever relayed
+            // it is not to blame.
+            step.fault(fault.creator, None, FaultKind::CoinShare(fault.kind));
+        }
         for group in decided.decided {
             self.apply_group(step, group);
             if self.removed {

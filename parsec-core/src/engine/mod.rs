@@ -554,7 +554,12 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             coin_shares: if index == 0 {
                 Vec::new()
             } else {
-                std::mem::take(&mut self.coin_shares)
+                // An event may carry only so many shares: the rest go with the next one.
+                let limit = self.config.event_limits.max_coin_shares_per_event;
+                let rest = self
+                    .coin_shares
+                    .split_off(self.coin_shares.len().min(limit));
+                std::mem::replace(&mut self.coin_shares, rest)
             },
         };
         let event = content.sign(&self.key, &self.config.event_limits)?;

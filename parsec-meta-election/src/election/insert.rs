@@ -1,7 +1,7 @@
 //! Feeding events (spec §6.2): each inserted event registers its vote, if any, and is
 //! evaluated once in the current election; a decision restarts inside the same call.
 
-use parsec_coin::CommonCoin;
+use parsec_coin::{CoinContext, CommonCoin, ElectionInfo};
 use parsec_graph::{EventIndex, Graph, Payload};
 
 use super::{DecidedGroup, ElectionError, ElectionStep, Elections, KeyId, VoteRecord};
@@ -33,6 +33,19 @@ impl<C: CommonCoin> Elections<C> {
             });
         }
         self.register(graph, event);
+        {
+            let info = ElectionInfo {
+                election: self.election,
+                voters: &self.voters.ids,
+                previous_group_hash: self.previous_group_hash,
+            };
+            let ctx = CoinContext {
+                graph,
+                at: event,
+                info: &info,
+            };
+            self.coin.on_inserted(&ctx);
+        }
         self.meta.push(None);
         self.evaluated += 1;
         if let Some(group) = self.evaluate(graph, event, None) {
@@ -45,6 +58,7 @@ impl<C: CommonCoin> Elections<C> {
             }
         }
         step.coin_shares = self.coin.take_outgoing();
+        step.coin_faults = self.coin.take_faults();
         Ok(step)
     }
 

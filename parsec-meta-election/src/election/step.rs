@@ -1,6 +1,7 @@
 //! What the elections hand back: the [`ElectionStep`] of one inserted event, its decided
 //! groups, and the status of the keys still pending.
 
+use parsec_coin::CoinFault;
 use parsec_graph::{CoinShare, EventIndex, Observation, ObservationKey, PeerId, Proof};
 
 /// What evaluating one inserted event produced, folded over the whole decision cascade it
@@ -16,6 +17,9 @@ pub struct ElectionStep<T> {
     /// What the coin queued for our next own event while evaluating (always empty with a
     /// coin that publishes nothing).
     pub coin_shares: Vec<CoinShare>,
+    /// Peers' coin data the coin ignored as bad (a threshold share that does not verify,
+    /// from a non-holder, ...): the caller reports them as faults of their creators.
+    pub coin_faults: Vec<CoinFault>,
 }
 
 impl<T> Default for ElectionStep<T> {
@@ -23,6 +27,7 @@ impl<T> Default for ElectionStep<T> {
         ElectionStep {
             decided: Vec::new(),
             coin_shares: Vec::new(),
+            coin_faults: Vec::new(),
         }
     }
 }
@@ -30,7 +35,7 @@ impl<T> Default for ElectionStep<T> {
 impl<T> ElectionStep<T> {
     /// Whether nothing was decided and there is nothing to publish.
     pub fn is_empty(&self) -> bool {
-        self.decided.is_empty() && self.coin_shares.is_empty()
+        self.decided.is_empty() && self.coin_shares.is_empty() && self.coin_faults.is_empty()
     }
 }
 
