@@ -90,7 +90,10 @@ pub use block::Block;
 pub use config::Config;
 pub use engine::{Outgoing, Parsec, Step};
 pub use error::{ConfigError, Error, Fault, FaultKind, NotPermitted};
-pub use parsec_coin::{Coin, CoinKind, CommonCoin, ConcreteCoin};
+pub use parsec_coin::{
+    Coin, CoinFaultKind, CoinKind, CommonCoin, ConcreteCoin, Dealt, KeyEpoch, KeyError,
+    SecretShare, ThresholdCoin, deal,
+};
 // The types of the engine's signatures, so that a user need not name `parsec-graph`.
 /// The wire codec (defined in `parsec-graph`, the one place bytes become messages).
 pub use parsec_graph::wire;

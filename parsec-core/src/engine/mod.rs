@@ -192,6 +192,11 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         Ok((parsec, step))
     }
 
+    /// The common coin (to read its kind or key epoch).
+    pub fn coin(&self) -> &C {
+        self.elections.coin()
+    }
+
     /// Our identity.
     pub fn our_id(&self) -> &PeerId {
         &self.our_id

@@ -60,6 +60,14 @@ pub enum NetworkError {
     /// No running peer can gossip to any peer of the network.
     #[error("no peer can gossip")]
     Stalled,
+    /// [`NetworkBuilder::coins`] named a number of coins other than one per peer.
+    #[error("{coins} coins for {peers} peers")]
+    CoinCount {
+        /// Coins given.
+        coins: usize,
+        /// Peers.
+        peers: usize,
+    },
     /// [`Network::run_until`] reached its step bound before its condition held.
     #[error("condition not met after {steps} steps")]
     StepLimit {
@@ -275,6 +283,7 @@ pub struct NetworkBuilder {
     over_the_wire: bool,
     not_started: BTreeSet<usize>,
     share_signature_checks: bool,
+    coins: Option<Vec<Coin>>,
 }
 
 impl NetworkBuilder {
@@ -296,6 +305,7 @@ impl NetworkBuilder {
             over_the_wire: false,
             not_started: BTreeSet::new(),
             share_signature_checks: true,
+            coins: None,
         }
     }
 
@@ -350,23 +360,44 @@ impl NetworkBuilder {
         self
     }
 
+    /// Gives peer `i` the coin `coins[i]` (one per key; a threshold coin with that peer's
+    /// secret share, say) instead of the coin the configuration names.
+    pub fn coins(mut self, coins: Vec<Coin>) -> Self {
+        self.coins = Some(coins);
+        self
+    }
+
     /// Starts the network: every peer that starts runs `from_genesis`, and what that step
     /// produced is recorded (and sent, if anything).
     pub fn build(self) -> Result<Network, NetworkError> {
         let config = self
             .config
             .unwrap_or_else(|| fixtures::genesis_config(&self.keys, self.mode));
+        if let Some(coins) = &self.coins
+            && coins.len() != self.keys.len()
+        {
+            return Err(NetworkError::CoinCount {
+                coins: coins.len(),
+                peers: self.keys.len(),
+            });
+        }
+        let mut coins = self.coins.map(Vec::into_iter);
         let verified = parsec_graph::VerifiedEvents::new();
         let mut nodes = Vec::with_capacity(self.keys.len());
         let mut genesis = Vec::with_capacity(self.keys.len());
         for (peer, key) in self.keys.into_iter().enumerate() {
             let id = key.peer_id();
+            let coin = coins.as_mut().and_then(Iterator::next);
             if self.not_started.contains(&peer) {
                 nodes.push(HonestPeer::new(id, None));
                 continue;
             }
-            let (mut engine, step) = Parsec::new(key, config.clone())
-                .map_err(|source| NetworkError::Engine { peer, source })?;
+            let started = match coin {
+                Some(coin) => Parsec::from_genesis(key, config.clone(), coin),
+                None => Parsec::new(key, config.clone()),
+            };
+            let (mut engine, step) =
+                started.map_err(|source| NetworkError::Engine { peer, source })?;
             if self.share_signature_checks {
                 engine.share_verified_events(verified.clone());
             }

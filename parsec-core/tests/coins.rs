@@ -1,0 +1,127 @@
+//! The engine with each real coin (spec §7): a network whose peers run the threshold coin
+//! from a dealt key set agrees like one on the concrete coin, and coin data a peer's event
+//! carries from a non-holder is a fault of its creator, not a reason to drop the event.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use parsec_core::{Coin, CoinFaultKind, FaultKind, ThresholdCoin, deal};
+use parsec_graph::{
+    Cause, CoinShare, ConsensusMode, EventContent, EventLimits, Observation, PeerId, SecretKey,
+    Vote, WireMessage,
+};
+
+const FILE: &str = "coins";
+
+/// One threshold coin per key, from an epoch dealt for `holders` with `seed`.
+fn threshold_coins(keys: &[SecretKey], holders: &[PeerId], seed: u64) -> Vec<Coin> {
+    let mut dealer_seed = [0u8; 32];
+    dealer_seed[..8].copy_from_slice(&seed.to_le_bytes());
+    let dealt = deal(holders, 0, dealer_seed).unwrap();
+    keys.iter()
+        .map(|key| {
+            let ours = dealt
+                .shares
+                .iter()
+                .find(|s| s.holder == key.peer_id())
+                .cloned();
+            Coin::Threshold(Box::new(
+                ThresholdCoin::new(dealt.epoch.clone(), ours).unwrap(),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn a_threshold_coin_network_agrees() {
+    for mode in [ConsensusMode::Supermajority, ConsensusMode::Single] {
+        for seed in seeds_from_env(0, 3) {
+            let _rerun = rerun(FILE, "a_threshold_coin_network_agrees", seed);
+            let keys = peer_keys(4);
+            let ids: Vec<PeerId> = keys.iter().map(SecretKey::peer_id).collect();
+            let config = genesis_config(&keys, mode);
+            let coins = threshold_coins(&keys, &ids, seed);
+            let mut net = network_with(&keys, &config, seed, |b| b.coins(coins).loss(0.1));
+            let payloads = [opaque("a"), opaque("b"), opaque("c")];
+            for i in 0..keys.len() {
+                for p in &payloads {
+                    net.cast(i, p.clone());
+                }
+            }
+            net.reach(2000, "every peer decides every payload", |net| {
+                (0..4).all(|i| payloads.iter().all(|p| net.has_decided_all(i, p, 4)))
+            });
+            for i in 0..4 {
+                assert_eq!(net.sequence(i), net.sequence(0), "peer {i}");
+                assert!(matches!(net.engine(i).coin(), Coin::Threshold(_)));
+            }
+            net.assert_quiet();
+        }
+    }
+}
+
+#[test]
+fn a_share_from_a_non_holder_is_its_creators_fault() {
+    // The epoch's holders are Alice, Bob and Carol; Dave is a member without a share.
+    let keys = peer_keys(4);
+    let ids: Vec<PeerId> = keys.iter().map(SecretKey::peer_id).collect();
+    let config = genesis_config(&keys, ConsensusMode::Supermajority);
+    let mut coins = threshold_coins(&keys, &ids[..3], 1).into_iter();
+    let (mut alice, _) = parsec_core::Parsec::<String, Coin>::from_genesis(
+        keys[0].clone(),
+        config,
+        coins.next().unwrap(),
+    )
+    .unwrap();
+    let dave = &keys[3];
+    let initial = packed_event(dave, 0, Cause::Initial);
+    let genesis = packed_event(
+        dave,
+        1,
+        Cause::Observation {
+            self_parent: initial.hash().unwrap(),
+            vote: Box::new(Vote::new(fixtures_genesis(&ids), dave).unwrap()),
+        },
+    );
+    let carrying = EventContent {
+        creator: dave.peer_id(),
+        index: 2,
+        cause: Cause::Requesting {
+            self_parent: genesis.hash().unwrap(),
+            recipient: ids[0],
+        },
+        coin_shares: vec![CoinShare {
+            election: 0,
+            candidate: ids[0],
+            round: 0,
+            share: [3; 96],
+        }],
+    }
+    .sign(dave, &EventLimits::default())
+    .unwrap()
+    .into_packed();
+    let hash = carrying.hash().unwrap();
+    let step = alice
+        .handle_message(
+            dave.peer_id(),
+            WireMessage::Request {
+                events: vec![initial, genesis, carrying],
+            },
+        )
+        .unwrap();
+    assert!(
+        step.faults.iter().any(|f| f.sender == dave.peer_id()
+            && f.kind == FaultKind::CoinShare(CoinFaultKind::NotAHolder)),
+        "{:?}",
+        step.faults
+    );
+    // The event is kept and answered.
+    assert!(alice.graph().contains(&hash));
+    assert_eq!(step.send.len(), 1);
+}
+
+fn fixtures_genesis(ids: &[PeerId]) -> Observation<String> {
+    parsec_sim::fixtures::genesis(ids)
+}
