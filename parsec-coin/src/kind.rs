@@ -4,7 +4,10 @@ use parsec_graph::CoinShare;
 
 #[cfg(feature = "test-coin")]
 use crate::ParityCoin;
-use crate::{CoinContext, CoinFault, CoinId, CommonCoin, ConcreteCoin, ThresholdCoin};
+use crate::{
+    CoinContext, CoinFault, CoinId, CommonCoin, ConcreteCoin, KeyEpoch, KeyError, SecretShare,
+    ThresholdCoin,
+};
 
 /// Which common coin the members use (part of the genesis configuration: every member
 /// must name the same one).
@@ -15,6 +18,9 @@ pub enum CoinKind {
     /// only (spec §7.3).
     #[default]
     Concrete,
+    /// [`ThresholdCoin`]: threshold signatures from a dealt key set (spec §7.5); needs the
+    /// key epoch and, on a holder, its secret share.
+    Threshold,
     /// [`ParityCoin`]: the original's predictable coin, for conformance replays and tests.
     #[cfg(feature = "test-coin")]
     Parity,
@@ -25,6 +31,7 @@ impl CoinKind {
     pub fn name(self) -> &'static str {
         match self {
             CoinKind::Concrete => "concrete",
+            CoinKind::Threshold => "threshold",
             #[cfg(feature = "test-coin")]
             CoinKind::Parity => "parity",
         }
@@ -53,6 +60,7 @@ impl std::str::FromStr for CoinKind {
     fn from_str(name: &str) -> Result<Self, UnknownCoin> {
         let kinds = [
             CoinKind::Concrete,
+            CoinKind::Threshold,
             #[cfg(feature = "test-coin")]
             CoinKind::Parity,
         ];
@@ -80,23 +88,31 @@ pub enum Coin {
 }
 
 impl Coin {
-    /// A fresh coin of `kind`.
-    pub fn new(kind: CoinKind) -> Self {
+    /// A fresh coin of `kind`; the threshold coin needs key material and is built by
+    /// [`Coin::threshold`] instead (`None` here).
+    pub fn new(kind: CoinKind) -> Option<Self> {
         match kind {
-            CoinKind::Concrete => Coin::Concrete(ConcreteCoin::new()),
+            CoinKind::Concrete => Some(Coin::Concrete(ConcreteCoin::new())),
+            CoinKind::Threshold => None,
             #[cfg(feature = "test-coin")]
-            CoinKind::Parity => Coin::Parity(ParityCoin),
+            CoinKind::Parity => Some(Coin::Parity(ParityCoin)),
         }
     }
 
-    /// Its kind, for the coins a [`CoinKind`] names (`None` for the threshold coin).
-    pub fn kind(&self) -> Option<CoinKind> {
-        Some(match self {
+    /// A threshold coin of `epoch`, with our secret share if we are a holder (see
+    /// [`ThresholdCoin::new`]).
+    pub fn threshold(epoch: KeyEpoch, ours: Option<SecretShare>) -> Result<Self, KeyError> {
+        Ok(Coin::Threshold(Box::new(ThresholdCoin::new(epoch, ours)?)))
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> CoinKind {
+        match self {
             Coin::Concrete(_) => CoinKind::Concrete,
-            Coin::Threshold(_) => return None,
+            Coin::Threshold(_) => CoinKind::Threshold,
             #[cfg(feature = "test-coin")]
             Coin::Parity(_) => CoinKind::Parity,
-        })
+        }
     }
 }
 
@@ -154,10 +170,15 @@ mod tests {
             CoinKind::Parity,
         ] {
             assert_eq!(kind.name().parse::<CoinKind>(), Ok(kind));
-            assert_eq!(Coin::new(kind).kind(), Some(kind));
+            assert_eq!(Coin::new(kind).map(|c| c.kind()), Some(kind));
         }
         let error = "dice".parse::<CoinKind>().unwrap_err();
         assert_eq!(error.name, "dice");
         assert!(error.expected.contains("concrete"), "{error}");
+        assert_eq!("threshold".parse::<CoinKind>(), Ok(CoinKind::Threshold));
+        assert!(
+            Coin::new(CoinKind::Threshold).is_none(),
+            "it needs its keys"
+        );
     }
 }

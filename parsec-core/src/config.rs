@@ -1,6 +1,6 @@
 //! Engine configuration (spec §5.2, §14.2).
 
-use parsec_coin::CoinKind;
+use parsec_coin::{CoinKind, KeyEpoch, SecretShare};
 use parsec_graph::{ConsensusMode, EventLimits, PeerSet, WireLimits};
 
 use crate::error::ConfigError;
@@ -27,6 +27,12 @@ pub struct Config {
     pub consensus_mode: ConsensusMode,
     /// The common coin every member uses (consensus; [`CoinKind::Concrete`] by default).
     pub coin: CoinKind,
+    /// For the threshold coin: the key epoch a trusted dealer made for the genesis group
+    /// (consensus: the same on every member; its holders must be the genesis group).
+    pub coin_keys: Option<KeyEpoch>,
+    /// For the threshold coin: our secret share of `coin_keys` (local and secret; required
+    /// on every holder).
+    pub coin_secret: Option<SecretShare>,
     /// Limits that make an event invalid (consensus parameters).
     pub event_limits: EventLimits,
     /// Most consecutive vote events a creator may make without a sync event (consensus;
@@ -53,6 +59,8 @@ impl Config {
             related_info: Vec::new(),
             consensus_mode,
             coin: CoinKind::default(),
+            coin_keys: None,
+            coin_secret: None,
             event_limits: EventLimits::default(),
             max_vote_run: 1024,
             wire_limits: WireLimits::default(),
@@ -115,6 +123,23 @@ impl Config {
                 total: self.max_future_bytes_total,
                 largest_event,
             });
+        }
+        self.validate_coin()
+    }
+
+    fn validate_coin(&self) -> Result<(), ConfigError> {
+        if self.coin != CoinKind::Threshold {
+            if self.coin_keys.is_some() || self.coin_secret.is_some() {
+                return Err(ConfigError::UnusedCoinKeys { coin: self.coin });
+            }
+            return Ok(());
+        }
+        let keys = self
+            .coin_keys
+            .as_ref()
+            .ok_or(ConfigError::MissingCoinKeys)?;
+        if !keys.holders.iter().eq(self.genesis_group.iter()) {
+            return Err(ConfigError::CoinHoldersNotGenesisGroup);
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! Local errors and peer faults (spec §14.1).
 
-use parsec_coin::CoinFaultKind;
+use parsec_coin::{CoinFaultKind, CoinKind, KeyError};
 use parsec_graph::{EventError, EventHash, InsertError, PeerId, WireError};
 use parsec_meta_election::ElectionError;
 
@@ -119,6 +119,24 @@ pub enum ConfigError {
         /// The encoded size of the largest valid vote event (an upper bound).
         largest_event: usize,
     },
+    /// `coin` is `Threshold` but `coin_keys` is not set.
+    #[error("coin is threshold but coin_keys (the dealt key epoch) is not set")]
+    MissingCoinKeys,
+    /// `coin_keys` or `coin_secret` is set for a coin that does not use them.
+    #[error("coin_keys and coin_secret are for the threshold coin, but coin is {coin}")]
+    UnusedCoinKeys {
+        /// The configured coin.
+        coin: CoinKind,
+    },
+    /// The holders of `coin_keys` are not the genesis group.
+    #[error("the holders of coin_keys are not the genesis group")]
+    CoinHoldersNotGenesisGroup,
+    /// We hold a share of `coin_keys` but `coin_secret` is not set.
+    #[error("this member holds a share of coin_keys but coin_secret is not set")]
+    MissingCoinSecret,
+    /// `coin_secret` does not fit `coin_keys` or this member.
+    #[error("coin_secret: {0}")]
+    CoinSecret(#[from] KeyError),
 }
 
 /// Which permission a call lacked.

@@ -125,3 +125,66 @@ fn a_share_from_a_non_holder_is_its_creators_fault() {
 fn fixtures_genesis(ids: &[PeerId]) -> Observation<String> {
     parsec_sim::fixtures::genesis(ids)
 }
+
+#[test]
+fn threshold_configurations_that_cannot_work_are_refused() {
+    use parsec_core::{CoinKind, ConfigError, Error, Parsec};
+    let keys = peer_keys(4);
+    let ids: Vec<PeerId> = keys.iter().map(SecretKey::peer_id).collect();
+    let dealt = deal(&ids, 0, [4; 32]).unwrap();
+    let mut config = genesis_config(&keys, ConsensusMode::Supermajority);
+    config.coin = CoinKind::Threshold;
+    let start = |config: &parsec_core::Config, key: &SecretKey| {
+        Parsec::<String, Coin>::new(key.clone(), config.clone()).map(|_| ())
+    };
+    let config_error = |result: Result<(), Error>| match result {
+        Err(Error::Config(error)) => error,
+        other => panic!("expected a configuration error, got {other:?}"),
+    };
+    assert_eq!(
+        config_error(start(&config, &keys[0])),
+        ConfigError::MissingCoinKeys
+    );
+    config.coin_keys = Some(dealt.epoch.clone());
+    assert_eq!(
+        config_error(start(&config, &keys[0])),
+        ConfigError::MissingCoinSecret
+    );
+    // Another member's share.
+    config.coin_secret = Some(dealt.shares[1].clone());
+    let wrong = if dealt.shares[1].holder == ids[0] {
+        &keys[1]
+    } else {
+        &keys[0]
+    };
+    assert!(matches!(
+        config_error(start(&config, wrong)),
+        ConfigError::CoinSecret(_)
+    ));
+    // Holders that are not the genesis group.
+    let fewer = deal(&ids[..3], 0, [4; 32]).unwrap();
+    let mut other = config.clone();
+    other.coin_keys = Some(fewer.epoch);
+    other.coin_secret = None;
+    assert_eq!(
+        config_error(start(&other, &keys[3])),
+        ConfigError::CoinHoldersNotGenesisGroup
+    );
+    // Keys for a coin that does not use them.
+    let mut concrete = config.clone();
+    concrete.coin = CoinKind::Concrete;
+    assert!(matches!(
+        config_error(start(&concrete, &keys[0])),
+        ConfigError::UnusedCoinKeys { .. }
+    ));
+    // And each member with its own share starts.
+    for key in &keys {
+        let mut ok = config.clone();
+        ok.coin_secret = dealt
+            .shares
+            .iter()
+            .find(|s| s.holder == key.peer_id())
+            .cloned();
+        start(&ok, key).unwrap();
+    }
+}

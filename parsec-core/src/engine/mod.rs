@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use parsec_coin::{Coin, CommonCoin};
+use parsec_coin::{Coin, CommonCoin, KeyError};
 use parsec_graph::{
     Cause, CoinShare, EventContent, EventError, EventHash, EventIndex, Graph, InsertError,
     KeyCache, Observation, ObservationKey, PackedEvent, Payload, PeerId, SecretKey, Vote,
@@ -30,7 +30,7 @@ use parsec_meta_election::{Elections, MetaDigest, VoterSet};
 
 use crate::block::Block;
 use crate::config::Config;
-use crate::error::{Error, Fault, FaultKind, NotPermitted};
+use crate::error::{ConfigError, Error, Fault, FaultKind, NotPermitted};
 use crate::future::FutureBuffer;
 use crate::peers::{PeerFlags, PeerState};
 use crate::status::{self, PendingVote, Status};
@@ -138,7 +138,31 @@ impl<T: Payload> Parsec<T, Coin> {
     /// Starts a genesis member with the coin `config.coin` names (see
     /// [`Parsec::from_genesis`]).
     pub fn new(key: SecretKey, config: Config) -> Result<(Self, Step<T>), Error> {
-        let coin = Coin::new(config.coin);
+        config.validate()?;
+        let coin = match Coin::new(config.coin) {
+            Some(coin) => coin,
+            None => {
+                let keys = config
+                    .coin_keys
+                    .clone()
+                    .ok_or(ConfigError::MissingCoinKeys)?;
+                let ours = config.coin_secret.clone();
+                match &ours {
+                    Some(share) if share.holder != key.peer_id() => {
+                        return Err(ConfigError::CoinSecret(KeyError::WrongHolder {
+                            file: share.holder,
+                            expected: key.peer_id(),
+                        })
+                        .into());
+                    }
+                    None if keys.holder_index(&key.peer_id()).is_some() => {
+                        return Err(ConfigError::MissingCoinSecret.into());
+                    }
+                    _ => {}
+                }
+                Coin::threshold(keys, ours).map_err(ConfigError::CoinSecret)?
+            }
+        };
         Self::from_genesis(key, config, coin)
     }
 }

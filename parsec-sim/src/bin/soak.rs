@@ -9,7 +9,7 @@
 //! Options: `--runs N` (default 100), `--seed S` (default `PARSEC_SEED` or 1) picks the
 //! scenario seeds, `--max-peers P` (default 16), `--replay [X]` runs the one scenario drawn
 //! from seed `X` (default `PARSEC_SEED`), `--scenario LINE` runs the scenario printed as
-//! `LINE`, `--coin K` (parity, the default, or concrete) picks every engine's coin,
+//! `LINE`, `--coin K` (parity, the default, concrete or threshold) picks every engine's coin,
 //! `--verbose` prints every run. Each scenario is a [`Recipe`] drawn from its own
 //! seed; a failure prints that seed and the command that replays it. The exit code is 1 if
 //! any run failed.
@@ -96,7 +96,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--help" | "-h" => {
                 println!(
                     "usage: soak [--runs N] [--seed S] [--max-peers P] [--replay [X]] \
-                     [--scenario LINE] [--coin parity|concrete] [--verbose]"
+                     [--scenario LINE] [--coin parity|concrete|threshold] [--verbose]"
                 );
                 std::process::exit(0);
             }

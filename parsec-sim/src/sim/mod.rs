@@ -235,11 +235,23 @@ impl Simulation {
         let peers = (0..n)
             .map(|i| SimPeer::new(ids[i], schedule.adversaries.get(&i).copied()))
             .collect();
+        // The threshold coin's keys, dealt for the run from its seed (a trusted dealer).
+        let dealt = if schedule.coin == CoinKind::Threshold {
+            let mut seed = [0u8; 32];
+            seed[..8].copy_from_slice(&schedule.seed.to_le_bytes());
+            seed[8..16].copy_from_slice(b"coinkeys");
+            // Dealing fails only for an empty group; the engines then report the missing keys.
+            parsec_coin::deal(&ids, 0, seed).ok()
+        } else {
+            None
+        };
         let shared = Shared {
             config: Config {
                 coin: schedule.coin,
+                coin_keys: dealt.as_ref().map(|d| d.epoch.clone()),
                 ..sim_config(&ids, mode, schedule.max_events_per_message)
             },
+            coin_secrets: dealt.map(|d| d.shares).unwrap_or_default(),
             verified: parsec_graph::VerifiedEvents::new(),
             adversary_ids,
             agreement: Agreement::new(mode),

@@ -58,6 +58,8 @@ pub(crate) struct SimPeer {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: Config,
+    /// With the threshold coin: every member's secret share, dealt for the run.
+    pub(crate) coin_secrets: Vec<parsec_coin::SecretShare>,
     /// Signature checks shared by the honest engines (one process, one check per event).
     pub(crate) verified: parsec_graph::VerifiedEvents,
     /// The identity of each peer, by number (adversaries aim at peers by number).
@@ -94,6 +96,17 @@ impl SimPeer {
         !self.crashed && !matches!(self.role, Role::Silent | Role::Absent)
     }
 
+    /// The configuration of peer `id`: the shared one, with its secret coin share.
+    pub(crate) fn config_of(shared: &Shared, id: &PeerId) -> Config {
+        let mut config = shared.config.clone();
+        config.coin_secret = shared
+            .coin_secrets
+            .iter()
+            .find(|s| s.holder == *id)
+            .cloned();
+        config
+    }
+
     pub(crate) fn honest(&self) -> bool {
         self.adversary.is_none()
     }
@@ -104,7 +117,7 @@ impl SimPeer {
         let key = peer_key(i);
         match self.adversary {
             Some(kind) if kind.is_silent() => self.role = Role::Silent,
-            Some(_) => match Puppet::new(key, ctx.shared.config.clone()) {
+            Some(_) => match Puppet::new(key, Self::config_of(ctx.shared, &self.id)) {
                 Ok((puppet, votes)) => {
                     for vote in &votes {
                         ctx.shared.validity.record_vote(self.id, vote);
@@ -117,7 +130,7 @@ impl SimPeer {
             },
             None => {
                 let started = Instant::now();
-                let result = Parsec::new(key, ctx.shared.config.clone());
+                let result = Parsec::new(key, Self::config_of(ctx.shared, &self.id));
                 ctx.shared.stats.engine_time += started.elapsed();
                 let (mut engine, step) = result.map_err(|e| engine_error(i, "from_genesis", e))?;
                 engine.share_verified_events(ctx.shared.verified.clone());
