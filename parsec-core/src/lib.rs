@@ -102,7 +102,7 @@ pub use parsec_graph::{
     ObservationKey, PackedEvent, Payload, PeerId, PeerSet, Proof, SecretKey, WireError, WireLimits,
     WireMessage,
 };
-pub use parsec_meta_election::{ElectionError, MetaDigest};
+pub use parsec_meta_election::{CoinStats, ElectionError, MetaDigest};
 pub use peers::{PeerFlags, PeerState};
 pub use status::{PendingVote, Status};
 

@@ -6,7 +6,9 @@
 //! vote is its own key and one vote suffices. A payload voted by too few voters therefore
 //! never decides, and [`Status::pending`] shows why.
 
+use parsec_coin::CoinKind;
 use parsec_graph::{ConsensusMode, ObservationKey, PeerId};
+use parsec_meta_election::CoinStats;
 
 /// A snapshot of the engine's progress ([`crate::Parsec::status`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +32,10 @@ pub struct Status {
     pub held_bytes: usize,
     /// Whether we have been removed (then nothing more is processed).
     pub removed: bool,
+    /// The coin kind the configuration names (a coin handed to `from_genesis` may differ).
+    pub coin: CoinKind,
+    /// How often the elections needed the coin so far (every election since genesis).
+    pub coin_stats: CoinStats,
 }
 
 /// One undecided key.

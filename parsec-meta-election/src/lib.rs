@@ -78,8 +78,8 @@ pub mod metavote;
 mod voters;
 
 pub use election::{
-    DecidedGroup, DecidedKey, ElectionError, ElectionStep, Elections, MembershipChange, MetaDigest,
-    PendingKey,
+    CoinStats, DecidedGroup, DecidedKey, ElectionError, ElectionStep, Elections, MembershipChange,
+    MetaDigest, PendingKey,
 };
 pub use metavote::{BoolSet, MetaValue, MetaVote, RoundStep, Thresholds};
 pub use parsec_graph::Graph;

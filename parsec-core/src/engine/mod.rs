@@ -544,6 +544,8 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             held_events: self.held.len(),
             held_bytes: self.held.bytes(),
             removed: self.removed,
+            coin: self.config.coin,
+            coin_stats: self.elections.coin_stats(),
         }
     }
 

@@ -131,6 +131,7 @@ impl<C: CommonCoin> Elections<C> {
         for (p, list) in per_candidate.iter().enumerate() {
             for entry in list.iter().filter(|m| m.awaits_coin()) {
                 let (id, ctx) = coin_query(&info, p, entry, graph, event);
+                Self::note_coin_need(&mut self.coins_needed, &mut self.coin_stats, p, id.round);
                 self.coin.on_needed(&id, &ctx);
             }
         }
@@ -152,6 +153,8 @@ impl<C: CommonCoin> Elections<C> {
         // Disjoint borrows: the lists are read while the coin is asked.
         let meta = &self.meta;
         let coin = &mut self.coin;
+        let coins_needed = &mut self.coins_needed;
+        let coin_stats = &mut self.coin_stats;
         let th = self.th;
         let info = ElectionInfo {
             election: self.election,
@@ -229,6 +232,7 @@ impl<C: CommonCoin> Elections<C> {
                     continue;
                 }
                 let (id, ctx) = coin_query(&info, p, entry, graph, event);
+                Self::note_coin_need(coins_needed, coin_stats, p, id.round);
                 coin.on_needed(&id, &ctx);
                 if let Some(value) = coin.value(&id, &ctx) {
                     let copy = filled.get_or_insert_with(|| slot.to_vec());

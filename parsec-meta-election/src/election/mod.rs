@@ -207,6 +207,19 @@ pub struct Elections<C> {
     scratch_list: Vec<MetaVote>,
     /// Digests of evaluated meta-events, when recording (invariant checks).
     digests: Option<Vec<MetaDigest>>,
+    /// The coins the current election needed, as (candidate slot, round).
+    coins_needed: BTreeSet<(usize, u32)>,
+    coin_stats: CoinStats,
+}
+
+/// How often the elections needed the coin (for reports: random schedules almost never
+/// split the aux values, so a coin that is never needed proves nothing about it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CoinStats {
+    /// Distinct coins `(election, candidate, round)` some evaluated event needed.
+    pub coins_needed: u64,
+    /// Elections in which some event needed a coin.
+    pub elections_needing_coin: u64,
 }
 
 /// Misuse of the election state by the caller, or a graph that cannot take a new voter
@@ -266,6 +279,8 @@ impl<C: CommonCoin> Elections<C> {
             scratch_fresh: Vec::new(),
             scratch_list: Vec::new(),
             digests: None,
+            coins_needed: BTreeSet::new(),
+            coin_stats: CoinStats::default(),
         })
     }
 
@@ -301,6 +316,26 @@ impl<C: CommonCoin> Elections<C> {
         self.key_ids
             .get(key)
             .is_some_and(|id| self.undecided.contains(id))
+    }
+
+    /// How often the coin was needed so far.
+    pub fn coin_stats(&self) -> CoinStats {
+        self.coin_stats
+    }
+
+    /// Counts a coin the current election needed (the first time only).
+    fn note_coin_need(
+        needed: &mut BTreeSet<(usize, u32)>,
+        stats: &mut CoinStats,
+        slot: usize,
+        round: u32,
+    ) {
+        if needed.is_empty() {
+            stats.elections_needing_coin += 1;
+        }
+        if needed.insert((slot, round)) {
+            stats.coins_needed += 1;
+        }
     }
 
     /// Every undecided key with a registered vote, in order of first registration, with

@@ -108,6 +108,7 @@ impl<C: CommonCoin> Elections<C> {
         voters: VoterSet,
     ) -> Option<DecidedGroup<T>> {
         self.election += 1;
+        self.coins_needed.clear();
         let end = self.evaluated;
         let restart = self
             .undecided

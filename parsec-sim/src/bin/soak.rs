@@ -156,6 +156,8 @@ struct Group {
     wall: Duration,
     messages: u64,
     bytes: u64,
+    elections: u64,
+    elections_needing_coin: u64,
 }
 
 impl Group {
@@ -172,6 +174,8 @@ impl Group {
         self.wall += run.stats.wall_time;
         self.messages += run.stats.messages();
         self.bytes += run.stats.bytes();
+        self.elections += run.stats.elections;
+        self.elections_needing_coin += run.stats.elections_needing_coin;
     }
 
     fn row(&mut self, name: &str) -> String {
@@ -200,7 +204,8 @@ impl Group {
         };
         let runs = self.runs.max(1);
         format!(
-            "{name:<26} {:>6} {:>6} {:>8.1} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>7} {:>8} {:>8.2}",
+            "{name:<26} {:>6} {:>6} {:>8.1} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>7} {:>8} {:>8.2} \
+             {:>6.2}",
             self.runs,
             self.failed,
             self.steps as f64 / runs as f64,
@@ -212,7 +217,8 @@ impl Group {
             per_block(self.cpu),
             self.messages / runs,
             self.bytes / runs / 1024,
-            self.wall.as_secs_f64()
+            self.wall.as_secs_f64(),
+            100.0 * self.elections_needing_coin as f64 / self.elections.max(1) as f64
         )
     }
 }
@@ -250,7 +256,7 @@ fn summary(runs: &[Run], seed: u64, max_peers: usize, coin: CoinKind, elapsed: D
         elapsed.as_secs_f64()
     );
     println!(
-        "{:<26} {:>6} {:>6} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>7} {:>8} {:>8}",
+        "{:<26} {:>6} {:>6} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>7} {:>8} {:>8} {:>6}",
         "",
         "runs",
         "failed",
@@ -263,7 +269,8 @@ fn summary(runs: &[Run], seed: u64, max_peers: usize, coin: CoinKind, elapsed: D
         "cpu ms",
         "msgs",
         "KiB",
-        "time s"
+        "time s",
+        "coin%"
     );
     println!("{}", all.row("all"));
     for ((_, name), group) in groups.iter_mut() {
@@ -272,7 +279,8 @@ fn summary(runs: &[Run], seed: u64, max_peers: usize, coin: CoinKind, elapsed: D
     println!(
         "(steps: mean gossip rounds per run; r/blk: rounds per stable block, mean, median, p95 \
          and max over runs; eng ms, cpu ms: honest engines' time and the run's CPU time per \
-         stable block; msgs, KiB: sent per run; time: wall time of the runs)"
+         stable block; msgs, KiB: sent per run; time: wall time of the runs; coin%: elections \
+         that needed the coin, in percent)"
     );
     let failures: Vec<&Run> = runs.iter().filter(|r| r.failure.is_some()).collect();
     if failures.is_empty() {

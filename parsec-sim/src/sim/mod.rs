@@ -457,5 +457,17 @@ impl Simulation {
             })
             .max()
             .unwrap_or(0);
+        let statuses = peers.iter().filter_map(|p| match &p.role {
+            Role::Honest(engine) => Some(engine.status()),
+            _ => None,
+        });
+        for status in statuses {
+            stats.elections = stats.elections.max(status.election);
+            let coin = status.coin_stats;
+            stats.coins_needed = stats.coins_needed.max(coin.coins_needed);
+            stats.elections_needing_coin = stats
+                .elections_needing_coin
+                .max(coin.elections_needing_coin);
+        }
     }
 }

@@ -65,6 +65,12 @@ pub struct Stats {
     pub adversary_failures: Vec<String>,
     /// Events in the largest honest graph at the end.
     pub largest_graph: usize,
+    /// Distinct coins some honest engine's elections needed (the most over the engines).
+    pub coins_needed: u64,
+    /// Elections of an honest engine that needed a coin (the most over the engines).
+    pub elections_needing_coin: u64,
+    /// Elections an honest engine reached (the most over the engines).
+    pub elections: u64,
     /// Meta-events one honest peer evaluated that another had evaluated too, and that were
     /// compared (invariant 7).
     pub meta_events_compared: u64,
@@ -162,8 +168,12 @@ impl fmt::Display for Stats {
         )?;
         write!(
             f,
-            "; largest graph {} events; engine {:.3} s, CPU {}, wall {:.3} s",
+            "; largest graph {} events; {} coins needed in {} of {} elections; engine {:.3} s, \
+             CPU {}, wall {:.3} s",
             self.largest_graph,
+            self.coins_needed,
+            self.elections_needing_coin,
+            self.elections,
             self.engine_time.as_secs_f64(),
             self.cpu_time
                 .map_or("n/a".to_string(), |t| format!("{:.3} s", t.as_secs_f64())),
