@@ -57,7 +57,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
 
-/// The engine every simulated peer runs: `String` payloads and the test-only parity coin.
+/// The engine every simulated peer runs: `String` payloads and the coin its configuration
+/// names (the concrete coin by default).
 pub use parsec_sim::network::Engine;
 
 /// First names of the peers; beyond 26 peers a number is appended (`Alice2`, ...).

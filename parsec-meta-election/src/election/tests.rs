@@ -245,3 +245,26 @@ fn removing_every_voter_ends_the_elections() {
     // The group is handed back; nothing more can be decided.
     assert_eq!(peer.sync(1).unwrap_err(), ElectionError::NoVoters);
 }
+
+#[test]
+fn coin_needs_are_counted_once_per_coin_and_election() {
+    let mut needed = std::collections::BTreeSet::new();
+    let mut stats = super::CoinStats::default();
+    let mut need = |needed: &mut _, slot, round| {
+        Elections::<ParityCoin>::note_coin_need(needed, &mut stats, slot, round)
+    };
+    need(&mut needed, 0, 1);
+    need(&mut needed, 0, 1);
+    need(&mut needed, 2, 1);
+    need(&mut needed, 0, 2);
+    // The next election starts with an empty set (restart clears it).
+    needed.clear();
+    need(&mut needed, 0, 1);
+    assert_eq!(
+        stats,
+        super::CoinStats {
+            coins_needed: 4,
+            elections_needing_coin: 2
+        }
+    );
+}
