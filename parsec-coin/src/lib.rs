@@ -8,8 +8,11 @@
 //! local random source.
 //!
 //! This crate defines the [`CommonCoin`] trait, the [`ConcreteCoin`] derived from the graph
-//! (no setup, spec §7.3) and, behind the `test-coin` feature, the [`ParityCoin`] that
-//! reproduces the original implementation's predictable coin for conformance replays.
+//! (no setup, spec §7.3), the [`ThresholdCoin`] from threshold BLS signatures of a dealt
+//! key set (spec §7.5, with [`deal`], [`KeyEpoch`] and [`SecretShare`] for the keys), the
+//! [`Coin`] a [`CoinKind`] names and, behind the `test-coin` feature, the [`ParityCoin`]
+//! that reproduces the original implementation's predictable coin for conformance replays.
+//! `parsec-core`'s `Config` shows how a genesis configuration chooses the coin.
 //!
 //! ```
 //! # #[cfg(feature = "test-coin")] {

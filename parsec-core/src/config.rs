@@ -15,8 +15,35 @@ pub const COIN_SHARE_BYTES: usize = 8 + 32 + 4 + 96;
 
 /// The genesis configuration plus local limits.
 ///
-/// The genesis group, related info, consensus mode and event limits are agreed out of band
-/// and must be identical on every genesis member; the wire and buffer limits are local.
+/// The genesis group, related info, consensus mode, coin and event limits are agreed out of
+/// band and must be identical on every genesis member; the wire and buffer limits, and the
+/// coin secret, are local.
+///
+/// Choosing the threshold coin: a trusted dealer deals a key epoch for the genesis group,
+/// every member gets the public epoch and its own secret share (through its share file).
+///
+/// ```
+/// use parsec_core::{CoinKind, Config, ConsensusMode, Parsec, SecretKey, SecretShare, deal};
+///
+/// let keys: Vec<SecretKey> = (1..=4u8).map(|i| SecretKey::from_seed([i; 32])).collect();
+/// let members: Vec<_> = keys.iter().map(SecretKey::peer_id).collect();
+/// // The dealer, once, with a secret seed it then forgets.
+/// let dealt = deal(&members, 0, [42; 32])?;
+/// let files: Vec<Vec<u8>> = dealt.shares.iter().map(SecretShare::to_bytes).collect::<Result<_, _>>()?;
+///
+/// let mut genesis = Config::new(members.iter().copied().collect(), ConsensusMode::Supermajority);
+/// genesis.coin = CoinKind::Threshold;
+/// genesis.coin_keys = Some(dealt.epoch.clone());
+/// for key in &keys {
+///     // Each member loads its own file, checked against the epoch and its identity.
+///     let file = dealt.shares.iter().position(|s| s.holder == key.peer_id()).unwrap();
+///     let mut config = genesis.clone();
+///     config.coin_secret = Some(SecretShare::from_bytes(&files[file], &dealt.epoch, &key.peer_id())?);
+///     let (engine, _step) = Parsec::<String, _>::new(key.clone(), config)?;
+///     assert_eq!(engine.status().coin, CoinKind::Threshold);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The genesis members.
