@@ -348,3 +348,47 @@ fn an_election_whose_voters_are_not_the_holders_uses_the_concrete_coin() {
     };
     assert!(coin.applies_to(&held));
 }
+
+#[test]
+fn shares_for_coins_nobody_needs_are_bounded_per_holder() {
+    let keys = sorted_keys(4);
+    let voters = ids(&keys);
+    let dealt = deal(&voters, 0, [5; 32]).unwrap();
+    let mut net = Net::new(keys.clone());
+    // Holder 0 floods shares for rounds no event needs: 64 per event (the event limit).
+    for event in 0..70u32 {
+        let shares = (0..64u32)
+            .map(|i| CoinShare {
+                election: 0,
+                candidate: voters[1],
+                round: 1000 + event * 64 + i,
+                share: [9; 96],
+            })
+            .collect();
+        net.add(0, None, shares);
+    }
+    let mut coin = ThresholdCoin::new(dealt.epoch.clone(), None).unwrap();
+    let info = ElectionInfo {
+        election: 0,
+        voters: &voters,
+        previous_group_hash: [0; 32],
+    };
+    for i in 0..net.graph.len() {
+        let ctx = CoinContext {
+            graph: &net.graph,
+            at: EventIndex::from(i),
+            info: &info,
+        };
+        coin.on_inserted(&ctx);
+    }
+    let faults = coin.take_faults();
+    assert!(!faults.is_empty());
+    assert!(
+        faults
+            .iter()
+            .all(|f| f.creator == voters[0] && f.kind == CoinFaultKind::TooManyShares),
+        "{faults:?}"
+    );
+    // 70 events of 64 shares, 4,096 kept: the events past the bound are each one fault.
+    assert_eq!(faults.len(), 70 - 4096 / 64);
+}
