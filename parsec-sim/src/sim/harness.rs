@@ -13,6 +13,8 @@
 //! assert_eq!(outcome.stats.stable_blocks, 1);
 //! ```
 
+use parsec_coin::CoinKind;
+
 use super::{Outcome, Schedule, ScheduleOptions, run, run_options};
 pub use crate::fixtures::seed_from_env;
 use crate::fixtures::{Rerun, test_command};
@@ -59,9 +61,25 @@ impl TestRun {
     ///
     /// # Panics
     /// If the options are invalid or an invariant is violated.
+    ///
+    /// Tests that leave the coin at its default (the parity coin) run the same schedule with
+    /// the concrete and the threshold coin too, each checked for every invariant; the
+    /// parity run's outcome is returned.
     pub fn check(&self, options: &ScheduleOptions) -> Outcome {
+        let first = self.check_with(options);
+        if options.coin == CoinKind::Parity {
+            for coin in [CoinKind::Concrete, CoinKind::Threshold] {
+                let mut other = options.clone();
+                other.coin = coin;
+                self.check_with(&other);
+            }
+        }
+        first
+    }
+
+    fn check_with(&self, options: &ScheduleOptions) -> Outcome {
         match run_options(options, self.seed(), self.rerun()) {
-            Ok(outcome) => report(outcome),
+            Ok(outcome) => report(outcome, options.coin),
             Err(error) => panic!("bad schedule options: {error}"),
         }
     }
@@ -72,14 +90,17 @@ impl TestRun {
     /// # Panics
     /// If an invariant is violated.
     pub fn check_schedule(&self, schedule: &Schedule) -> Outcome {
-        report(run(schedule, self.rerun()))
+        report(run(schedule, self.rerun()), schedule.coin)
     }
 }
 
-fn report(outcome: Outcome) -> Outcome {
+fn report(outcome: Outcome, coin: CoinKind) -> Outcome {
     if let Some(failure) = &outcome.failure {
-        panic!("{failure}\nstats: {}", outcome.stats);
+        panic!("{coin} coin: {failure}\nstats: {}", outcome.stats);
     }
-    println!("PARSEC_SEED={}: {}", outcome.stats.seed, outcome.stats);
+    println!(
+        "PARSEC_SEED={} ({coin} coin): {}",
+        outcome.stats.seed, outcome.stats
+    );
     outcome
 }
