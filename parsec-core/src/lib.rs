@@ -113,4 +113,6 @@ pub mod testing {
     /// Signature checks shared between the engines of one process
     /// (`Parsec::share_verified_events`).
     pub use parsec_graph::VerifiedEvents;
+    /// What [`Parsec::meta_votes`](crate::Parsec::meta_votes) returns.
+    pub use parsec_meta_election::{BoolSet, MetaValue, MetaVote, RoundStep};
 }

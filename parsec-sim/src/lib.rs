@@ -20,3 +20,4 @@ pub mod conformance;
 pub mod fixtures;
 pub mod network;
 pub mod sim;
+pub mod split;

@@ -26,6 +26,8 @@ use parsec_graph::{
     KeyCache, Observation, ObservationKey, PackedEvent, Payload, PeerId, SecretKey, Vote,
     WireMessage, wire,
 };
+#[cfg(feature = "testing")]
+use parsec_meta_election::MetaVote;
 use parsec_meta_election::{Elections, MetaDigest, VoterSet};
 
 use crate::block::Block;
@@ -111,7 +113,12 @@ enum Placed {
 }
 
 /// The PARSEC engine of one peer, generic over the payload and the common coin.
+///
+/// With feature `testing` it is `Clone`, so that a simulated attacker can try what an input
+/// would do to a copy; a production engine is never copied (two copies signing would fork
+/// the member's own chain).
 #[derive(Debug)]
+#[cfg_attr(feature = "testing", derive(Clone))]
 pub struct Parsec<T: Payload, C: CommonCoin> {
     key: SecretKey,
     our_id: PeerId,
@@ -256,6 +263,14 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     /// The digests recorded since the last call, in evaluation order.
     pub fn take_meta_digests(&mut self) -> Vec<MetaDigest> {
         self.elections.take_digests()
+    }
+
+    /// The meta-vote lists of the event `hash` in the current election, one per candidate,
+    /// if it has lists (feature `testing`: what a simulated attacker that sees every
+    /// honest peer's state reads).
+    #[cfg(feature = "testing")]
+    pub fn meta_votes(&self, hash: &EventHash) -> Option<Vec<(PeerId, Vec<MetaVote>)>> {
+        self.elections.lists_of(self.graph.index_of(hash)?)
     }
 
     /// Whether we have been removed (then nothing more is processed).

@@ -164,7 +164,7 @@ struct VoteRecord {
 ///
 /// Feed it every event inserted into the peer's graph, in insertion order, with
 /// [`Elections::on_insert`]; it returns the groups decided and the coin data to publish.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Elections<C> {
     coin: C,
     mode: ConsensusMode,
@@ -377,6 +377,21 @@ impl<C: CommonCoin> Elections<C> {
             meta.content
                 .iter()
                 .map(|&id| self.keys[id as usize])
+                .collect(),
+        )
+    }
+
+    /// The meta-vote lists of `event` in the current election, one per candidate in voter
+    /// order, if it has lists: for tests, diagnostics and simulated attackers that read
+    /// what an honest peer's events vote.
+    pub fn lists_of(&self, event: EventIndex) -> Option<Vec<(PeerId, Vec<MetaVote>)>> {
+        let lists = self.meta.get(event.get())?.as_ref()?.lists.as_ref()?;
+        Some(
+            self.voters
+                .ids()
+                .iter()
+                .zip(lists.per_candidate.iter())
+                .map(|(&id, list)| (id, list.to_vec()))
                 .collect(),
         )
     }
