@@ -46,7 +46,8 @@ pub use kind::{Coin, CoinKind, UnknownCoin};
 #[cfg(feature = "test-coin")]
 pub use parity::ParityCoin;
 pub use threshold::{
-    CoinFault, CoinFaultKind, Dealt, KeyEpoch, KeyError, SecretShare, ThresholdCoin, deal,
+    CoinFault, CoinFaultKind, Dealt, KeyEpoch, KeyError, SecretShare, ThresholdCoin,
+    VerifiedShares, deal,
 };
 
 /// Which coin: election `election`, candidate `candidate`, and the round whose genuine

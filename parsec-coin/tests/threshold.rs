@@ -6,7 +6,7 @@
 
 use parsec_coin::{
     CoinContext, CoinFaultKind, CoinId, CommonCoin, ElectionInfo, KeyEpoch, KeyError, SecretShare,
-    ThresholdCoin, deal,
+    ThresholdCoin, VerifiedShares, deal,
 };
 use parsec_graph::{
     Cause, CoinShare, EventContent, EventHash, EventIndex, EventLimits, Graph, PeerId, SecretKey,
@@ -391,4 +391,49 @@ fn shares_for_coins_nobody_needs_are_bounded_per_holder() {
     );
     // 70 events of 64 shares, 4,096 kept: the events past the bound are each one fault.
     assert_eq!(faults.len(), 70 - 4096 / 64);
+}
+
+#[test]
+fn shared_share_checks_never_accept_a_forgery_and_a_blind_coin_signs_nothing() {
+    let keys = sorted_keys(4);
+    let voters = ids(&keys);
+    let dealt = deal(&voters, 0, [5; 32]).unwrap();
+    let id = id_for(&voters);
+    let net = Net::new(keys.clone());
+    let good = share_of(&dealt.epoch, &dealt.shares[0], &net, &id);
+    let second = share_of(&dealt.epoch, &dealt.shares[1], &net, &id);
+    let shared = VerifiedShares::new();
+
+    // One coin checks two real shares and learns the value.
+    let mut real = Net::new(keys.clone());
+    real.add(0, None, vec![good.clone()]);
+    real.add(1, Some(0), vec![second.clone()]);
+    let mut first = ThresholdCoin::new(dealt.epoch.clone(), None).unwrap();
+    first.share_verified_shares(shared.clone());
+    let value = observe(&mut first, &real, &voters, &id);
+    assert!(value.is_some());
+    assert!(first.take_faults().is_empty());
+
+    // Another coin of the same record meets the same real share and one forged in a
+    // single bit under the second holder's name: the record vouches only for exact bytes.
+    let mut forged = second.clone();
+    forged.share[40] ^= 1;
+    let mut other = Net::new(keys.clone());
+    other.add(0, None, vec![good]);
+    other.add(1, Some(0), vec![forged]);
+    let mut coin = ThresholdCoin::new(dealt.epoch.clone(), None).unwrap();
+    coin.share_verified_shares(shared.clone());
+    assert_eq!(observe(&mut coin, &other, &voters, &id), None);
+    let kinds: Vec<_> = coin.take_faults().into_iter().map(|f| f.kind).collect();
+    assert_eq!(kinds, vec![CoinFaultKind::InvalidShare]);
+    // The same two real shares give the same value through the record.
+    let mut again = ThresholdCoin::new(dealt.epoch.clone(), None).unwrap();
+    again.share_verified_shares(shared);
+    assert_eq!(observe(&mut again, &real, &voters, &id), value);
+
+    // A holder's coin that forgot its secret publishes no share when a coin is needed.
+    let mut blind = ThresholdCoin::new(dealt.epoch.clone(), Some(dealt.shares[0].clone())).unwrap();
+    blind.forget_secret();
+    let _ = observe(&mut blind, &net, &voters, &id);
+    assert!(blind.take_outgoing().is_empty());
 }

@@ -90,6 +90,63 @@ pub struct ThresholdCoin {
     faults: Vec<CoinFault>,
     /// The lowest election still of interest (earlier coins are dropped).
     floor: u64,
+    /// Shares checked by coins of this process, if shared.
+    shared: Option<VerifiedShares>,
+}
+
+/// A record of coin shares whose verification succeeded, shared by the coins of one
+/// process (a simulator's engines, or an attacker's copies of them), so that each share
+/// is checked once however many engines meet it. Entries are keyed by key epoch, coin,
+/// holder and the share's exact bytes, so a share that differs in any bit is checked
+/// again. Share it only between coins that trust each other's checks. Bounded: past
+/// its capacity it starts over.
+#[derive(Clone, Debug, Default)]
+pub struct VerifiedShares(std::sync::Arc<std::sync::Mutex<Checked>>);
+
+#[derive(Debug, Default)]
+struct Checked {
+    /// Verified shares, parsed (decoding a share costs a curve point decompression).
+    shares: BTreeMap<ShareKey, SignatureShare>,
+    /// Combined coins: a coin's value is unique to its epoch and id, however combined.
+    values: BTreeMap<(u64, CoinId), bool>,
+}
+
+type ShareKey = (u64, CoinId, usize, [u8; 96]);
+
+impl VerifiedShares {
+    /// Most shares remembered.
+    pub const CAPACITY: usize = 1 << 16;
+
+    /// An empty record.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn get(&self, key: &ShareKey) -> Option<SignatureShare> {
+        self.0.lock().ok()?.shares.get(key).cloned()
+    }
+
+    fn insert(&self, key: ShareKey, share: &SignatureShare) {
+        if let Ok(mut checked) = self.0.lock() {
+            if checked.shares.len() >= Self::CAPACITY {
+                checked.shares.clear();
+            }
+            checked.shares.insert(key, share.clone());
+        }
+    }
+
+    fn value(&self, epoch: u64, id: &CoinId) -> Option<bool> {
+        self.0.lock().ok()?.values.get(&(epoch, *id)).copied()
+    }
+
+    fn set_value(&self, epoch: u64, id: CoinId, value: bool) {
+        if let Ok(mut checked) = self.0.lock() {
+            if checked.values.len() >= Self::CAPACITY {
+                checked.values.clear();
+            }
+            checked.values.insert((epoch, id), value);
+        }
+    }
 }
 
 impl ThresholdCoin {
@@ -125,7 +182,23 @@ impl ThresholdCoin {
             values: BTreeMap::new(),
             faults: Vec::new(),
             floor: 0,
+            shared: None,
         })
+    }
+
+    /// Consults and feeds `shared`, a record of shares checked by other coins of this
+    /// process, from now on.
+    pub fn share_verified_shares(&mut self, shared: VerifiedShares) {
+        self.shared = Some(shared);
+    }
+
+    /// Drops our secret share and the shares not yet attached: from now on this coin
+    /// signs nothing and knows only the shares others carried. This is what an outsider
+    /// can predict of a holder (the simulator's attacker runs such copies of honest
+    /// engines, so that looking ahead never reveals a coin before a real share does).
+    pub fn forget_secret(&mut self) {
+        self.ours = None;
+        self.outgoing.clear();
     }
 
     /// The key epoch.
@@ -201,6 +274,11 @@ impl ThresholdCoin {
                 }
                 continue;
             }
+            let key = (self.epoch.epoch, *id, index, c.share);
+            if let Some(share) = self.shared.as_ref().and_then(|s| s.get(&key)) {
+                entry.insert(index, (vec![c.event], share));
+                continue;
+            }
             let share = match SignatureShare::from_bytes(c.share) {
                 Ok(share)
                     if self
@@ -209,6 +287,9 @@ impl ThresholdCoin {
                         .public_key_share(index)
                         .verify(&share, &message) =>
                 {
+                    if let Some(shared) = &self.shared {
+                        shared.insert(key, &share);
+                    }
                     share
                 }
                 _ => {
@@ -238,6 +319,11 @@ impl ThresholdCoin {
         if let Some(&value) = self.values.get(id) {
             return Some(value);
         }
+        let epoch = self.epoch.epoch;
+        if let Some(value) = self.shared.as_ref().and_then(|s| s.value(epoch, id)) {
+            self.values.insert(*id, value);
+            return Some(value);
+        }
         let signature = self
             .epoch
             .public_keys
@@ -245,6 +331,9 @@ impl ThresholdCoin {
             .ok()?;
         let value = coin_value_hash(&signature.to_bytes())[0] & 1 == 1;
         self.values.insert(*id, value);
+        if let Some(shared) = &self.shared {
+            shared.set_value(epoch, *id, value);
+        }
         Some(value)
     }
 }

@@ -228,6 +228,13 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         self.elections.coin()
     }
 
+    /// The common coin, to share its verified shares or drop its secret (feature
+    /// `testing`: what the simulator's attacker does to its copies of honest engines).
+    #[cfg(feature = "testing")]
+    pub fn coin_mut(&mut self) -> &mut C {
+        self.elections.coin_mut()
+    }
+
     /// Our identity.
     pub fn our_id(&self) -> &PeerId {
         &self.our_id

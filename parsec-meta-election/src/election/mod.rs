@@ -304,6 +304,12 @@ impl<C: CommonCoin> Elections<C> {
         &self.coin
     }
 
+    /// The coin, to change how it verifies or signs (a simulator's hook: the coin's
+    /// answers must stay a pure function of the graph, spec §7.1).
+    pub fn coin_mut(&mut self) -> &mut C {
+        &mut self.coin
+    }
+
     /// Whether `key` was decided in an earlier election.
     pub fn is_decided(&self, key: &ObservationKey) -> bool {
         self.key_ids

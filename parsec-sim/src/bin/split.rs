@@ -1,13 +1,14 @@
 //! Runs the split scheduler and prints each run's elections: rounds and coins needed.
 //!
 //! `cargo run --release -p parsec-sim --bin split -- --coin parity --scheduler split
-//! --runs 10 --seed 1 [--elections 2] [--fairness 24] [--max-actions 20000]`
+//! --runs 10 --seed 1 [--elections 2] [--fairness 24] [--faulty 1] [--peers 4]
+//! [--max-actions 20000] [--search default|cheap] [--rollouts 8] [--escalate 64]`
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use parsec_coin::CoinKind;
-use parsec_sim::split::{self, Scheduler, SplitOptions};
+use parsec_sim::split::{self, Scheduler, Search, SplitOptions};
 
 fn main() -> ExitCode {
     let mut options = SplitOptions::new(CoinKind::Parity, Scheduler::Split);
@@ -44,6 +45,20 @@ fn main() -> ExitCode {
             "--peers" => value
                 .parse()
                 .map(|v| options.peers = v)
+                .map_err(|e| format!("{e}")),
+            "--search" => match value.as_str() {
+                "default" => Ok(Search::DEFAULT),
+                "cheap" => Ok(Search::CHEAP),
+                other => Err(format!("unknown search {other:?} (default or cheap)")),
+            }
+            .map(|s| options.search = s),
+            "--rollouts" => value
+                .parse()
+                .map(|v| options.search.rollouts = v)
+                .map_err(|e| format!("{e}")),
+            "--escalate" => value
+                .parse()
+                .map(|v| options.search.escalate = v)
                 .map_err(|e| format!("{e}")),
             "--max-actions" => value
                 .parse()

@@ -9,17 +9,26 @@
 //! from its own random stream, as a real peer would) or delivers one message in flight, in
 //! any order it likes. It sees everything a real network adversary could: every message,
 //! and the meta-vote lists at every peer's latest event (a function of the graph, so
-//! anyone holding the messages can compute them). It does not see a coin before some event
-//! makes it computable: it learns what an action would do by applying it to a *copy* of
-//! the receiving engine, and that copy knows the threshold coin only once the shares in
-//! its ancestry suffice.
+//! anyone holding the messages can compute them). It also controls `faulty` voters: they
+//! run the honest engine, but their messages, and the messages to them, may be held
+//! forever, so their events arrive exactly when the attacker wants.
 //!
-//! The attacker ([`Scheduler::Split`]) tries every possible action on a copy, scores the
-//! state each one leads to (`score`: a candidate some peer decided is lost; peers leaning
-//! different ways at the step they reached are good) and takes the best, ties broken from
-//! its own random stream. It must still deliver every message eventually: a message that
-//! waited `fairness` actions is delivered next, and a peer that did not start a sync for
-//! `fairness` actions starts one. [`Scheduler::Fair`] picks uniformly at random instead.
+//! The attacker ([`Scheduler::Split`]) plans by simulation: at each move it plays random
+//! schedules on copies of the whole run, scores where each leads (`score`: a candidate
+//! some peer decided is lost; a step entered by the peers with estimates that can no
+//! longer split, or whose aux values can no longer split the next step, dooms the
+//! candidate; each step kept split scores), and plays the start of the best ([`Search`]
+//! sets how hard it looks). The copies are *blind*: they sign no coin share, so looking
+//! ahead never shows a threshold coin before the real shares that make it computable
+//! exist; the parity coin the attacker knows in advance, like everyone. It must still
+//! deliver every message between honest peers: a message that waited `fairness` actions
+//! is delivered next, and an honest peer that did not start a sync for `fairness` actions
+//! starts one. [`Scheduler::Fair`] picks uniformly at random instead.
+//!
+//! What it achieves (`cargo run --release -p parsec-sim --bin split`) is in the crate's
+//! README and the tests `tests/split.rs`: against the parity coin it forces genuine-flip
+//! splits and coin rounds in most runs, but not the endless stall the textbook attack
+//! promises (see [`SplitOutcome::longest_stall`]).
 //!
 //! Every engine's blocks are checked for agreement (each peer's blocks a prefix of the
 //! longest) after the run, and each election reports the highest meta-election round any
@@ -36,7 +45,10 @@
 //! # Ok::<(), parsec_sim::split::SplitError>(())
 //! ```
 
-use parsec_coin::CoinKind;
+use std::collections::HashMap;
+
+use parsec_coin::{Coin, CoinKind};
+use parsec_core::testing::{BoolSet, MetaValue, RoundStep};
 use parsec_core::{Block, Config, Fault, Parsec, Step};
 use parsec_graph::{ConsensusMode, PeerId, WireMessage};
 use rand::seq::SliceRandom;
@@ -48,6 +60,9 @@ use crate::network::Engine;
 use crate::sim::sim_config;
 
 mod score;
+
+/// The longest schedule the attacker tries for an observer phase, in actions.
+const OBSERVER_DEPTH: usize = 600;
 
 use score::View;
 
@@ -80,10 +95,44 @@ pub struct SplitOptions {
     pub faulty: usize,
     /// The run stops after this many actions, decided or not.
     pub max_actions: u64,
+    /// How hard the attacker searches ([`Scheduler::Split`] only).
+    pub search: Search,
+}
+
+/// How hard the attacker looks ahead at each move (see [`SplitRun::act`]): it costs about
+/// `rollouts * depth / commit` engine steps per action played.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Search {
+    /// Random schedules tried per move.
+    pub rollouts: u64,
+    /// Actions per schedule (after the observers formed).
+    pub depth: usize,
+    /// Actions of the best schedule played before the next search.
+    pub commit: usize,
+    /// Schedules tried in all when every one so far ends doomed.
+    pub escalate: u64,
+}
+
+impl Search {
+    /// 8 schedules of 40 actions, 8 played, up to 64 tried when all are doomed.
+    pub const DEFAULT: Search = Search {
+        rollouts: 8,
+        depth: 40,
+        commit: 8,
+        escalate: 64,
+    };
+    /// About four times cheaper: 8 schedules of 30 actions, 10 played, up to 32 tried.
+    pub const CHEAP: Search = Search {
+        rollouts: 8,
+        depth: 30,
+        commit: 10,
+        escalate: 32,
+    };
 }
 
 impl SplitOptions {
-    /// Four members, two elections, fairness 24 actions, at most 20,000 actions.
+    /// Four members, two elections, fairness 24 actions, at most 20,000 actions, the
+    /// default search.
     pub fn new(coin: CoinKind, scheduler: Scheduler) -> Self {
         SplitOptions {
             peers: 4,
@@ -93,6 +142,7 @@ impl SplitOptions {
             fairness: 24,
             faulty: 1,
             max_actions: 20_000,
+            search: Search::DEFAULT,
         }
     }
 }
@@ -193,6 +243,7 @@ impl SplitOutcome {
     }
 }
 
+#[derive(Clone)]
 struct InFlight {
     from: usize,
     to: usize,
@@ -214,12 +265,15 @@ struct Progress {
 }
 
 /// A run in progress (see the module docs).
+#[derive(Clone)]
 pub struct SplitRun {
     options: SplitOptions,
     seed: u64,
     ids: Vec<PeerId>,
     engines: Vec<Engine>,
     views: Vec<View>,
+    /// What the attacker remembers: the estimates each peer entered each step with.
+    first_est: HashMap<(usize, usize, u32, RoundStep), BoolSet>,
     progress: Vec<Progress>,
     in_flight: Vec<InFlight>,
     /// Per peer: its own stream, for its choice of recipients.
@@ -272,6 +326,7 @@ impl SplitRun {
             ids: ids.clone(),
             engines: Vec::with_capacity(n),
             views: vec![None; n],
+            first_est: HashMap::new(),
             progress: vec![
                 Progress {
                     election: 0,
@@ -291,11 +346,18 @@ impl SplitRun {
             faults: Vec::new(),
             options,
         };
+        let verified = parsec_graph::VerifiedEvents::new();
+        let shares = parsec_coin::VerifiedShares::new();
         for (i, key) in keys.into_iter().enumerate() {
             let mut config = config.clone();
             config.coin_secret = secrets.iter().find(|s| s.holder == ids[i]).cloned();
-            let (engine, step) = Parsec::new(key, config)
+            let (mut engine, step) = Parsec::new(key, config)
                 .map_err(|source| SplitError::Engine { peer: i, source })?;
+            // The attacker's copies meet the same events again and again: one check each.
+            engine.share_verified_events(verified.clone());
+            if let Coin::Threshold(coin) = engine.coin_mut() {
+                coin.share_verified_shares(shares.clone());
+            }
             run.engines.push(engine);
             run.apply(i, step);
         }
@@ -322,9 +384,19 @@ impl SplitRun {
             .all(|b| b.len() >= self.options.elections)
     }
 
-    /// Plays one action.
+    /// Plays one move: one action under [`Scheduler::Fair`], the start of the best
+    /// schedule the attacker found under [`Scheduler::Split`].
     pub fn act(&mut self) -> Result<(), SplitError> {
-        let action = self.choose()?;
+        match self.options.scheduler {
+            Scheduler::Split => self.plan(),
+            Scheduler::Fair => {
+                let action = self.choose()?;
+                self.play_action(action)
+            }
+        }
+    }
+
+    fn play_action(&mut self, action: Action) -> Result<(), SplitError> {
         self.now += 1;
         let peer = match action {
             Action::Gossip(i) => i,
@@ -366,6 +438,91 @@ impl SplitRun {
         }
     }
 
+    /// Makes this run an attacker's model of itself: the honest engines forget their coin
+    /// secrets (see [`blind`]).
+    fn blind(&mut self) {
+        let honest = self.honest();
+        for engine in &mut self.engines[..honest] {
+            blind(engine);
+        }
+    }
+
+    /// Whether some honest peer has no lists yet in the election it is in: the observers
+    /// are still forming, and with them the round-0 estimates.
+    fn planning(&self) -> bool {
+        self.views[..self.honest()].iter().any(Option::is_none)
+    }
+
+    /// The attacker's move: it rolls the run forward on copies under random schedules,
+    /// scores where each schedule leads ([`score`]: a decided candidate is lost, a step
+    /// that can no longer split is doomed, every step kept split scores), and plays the
+    /// start of the best one. While the observers form (round 0's estimates are being
+    /// fixed) a schedule runs until every honest peer is an observer and is played whole;
+    /// afterwards it runs `depth` actions and its first `commit` are played. If every
+    /// schedule tried ends doomed it tries more, up to `escalate` in all.
+    ///
+    /// The copies are blind ([`SplitRun::blind`]): the honest engines are deterministic
+    /// given what they receive, so a copy predicts them exactly, except that it signs no
+    /// coin share and so knows a threshold coin only from shares that exist.
+    fn plan(&mut self) -> Result<(), SplitError> {
+        let search = self.options.search;
+        let observers = self.planning();
+        let (depth, commit) = if observers {
+            (OBSERVER_DEPTH, usize::MAX)
+        } else {
+            (search.depth, search.commit)
+        };
+        let honest = self.honest();
+        let election = self.progress[0].election;
+        let mut best: Option<(i64, Vec<Action>)> = None;
+        for attempt in 0..search.escalate.max(search.rollouts) {
+            let good_enough = best.as_ref().is_some_and(|(s, _)| *s > score::DOOMED / 2);
+            if attempt >= search.rollouts && good_enough {
+                break;
+            }
+            let mut copy = self.clone();
+            copy.blind();
+            copy.options.scheduler = Scheduler::Fair;
+            copy.scheduler_rng = ChaCha8Rng::seed_from_u64(self.scheduler_rng.random::<u64>());
+            let mut actions = Vec::new();
+            while copy.planning() == observers
+                && actions.len() < depth
+                && copy.now < copy.options.max_actions
+                && copy.progress[..honest]
+                    .iter()
+                    .all(|p| p.election == election)
+            {
+                let action = copy.choose()?;
+                copy.play_action(action)?;
+                actions.push(action);
+            }
+            let score = if copy.progress[..honest]
+                .iter()
+                .any(|p| p.election != election)
+            {
+                // Somebody decided: the worst outcome.
+                i64::MIN / 2
+            } else if observers && copy.planning() {
+                i64::MIN / 4
+            } else {
+                let views: Vec<&View> = copy.views.iter().collect();
+                score::score(&views, &copy.memory())
+            };
+            if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                best = Some((score, actions));
+            }
+        }
+        let actions = best.map(|(_, a)| a).unwrap_or_default();
+        if actions.is_empty() {
+            let action = self.choose()?;
+            return self.play_action(action);
+        }
+        for action in actions.into_iter().take(commit) {
+            self.play_action(action)?;
+        }
+        Ok(())
+    }
+
     /// The actions possible now, the forced one first if fairness forces one.
     fn choose(&mut self) -> Result<Action, SplitError> {
         let fairness = self.options.fairness;
@@ -389,55 +546,8 @@ impl SplitRun {
         }
         let mut actions: Vec<Action> = (0..self.in_flight.len()).map(Action::Deliver).collect();
         actions.extend(can_gossip.into_iter().map(Action::Gossip));
-        match self.options.scheduler {
-            // A peer with nothing in flight can always gossip, so `actions` is never empty.
-            Scheduler::Fair => Ok(actions[self.scheduler_rng.random_range(0..actions.len())]),
-            Scheduler::Split => self.best(&actions),
-        }
-    }
-
-    /// The attacker's pick: the action whose outcome scores highest (ties at random).
-    fn best(&mut self, actions: &[Action]) -> Result<Action, SplitError> {
-        let mut best: Vec<Action> = Vec::new();
-        let mut best_score = i64::MIN;
-        for &action in actions {
-            let peer = match action {
-                Action::Gossip(i) => i,
-                Action::Deliver(k) => self.in_flight[k].to,
-            };
-            let mut copy = self.engines[peer].clone();
-            // The copy must not consume the real random streams or messages.
-            let mut rngs = self.peer_rngs.clone();
-            let mut in_flight: Vec<InFlight> = self
-                .in_flight
-                .iter()
-                .map(|m| InFlight {
-                    from: m.from,
-                    to: m.to,
-                    message: m.message.clone(),
-                    sent: m.sent,
-                })
-                .collect();
-            let step = Self::play(&mut copy, &self.ids, &mut rngs, &mut in_flight, action)
-                .map_err(|source| SplitError::Engine { peer, source })?;
-            let score = if step.blocks.is_empty() {
-                let view = tip_view(&copy);
-                let views: Vec<&View> = (0..self.views.len())
-                    .map(|i| if i == peer { &view } else { &self.views[i] })
-                    .collect();
-                score::score(&views)
-            } else {
-                i64::MIN / 2
-            };
-            if score > best_score {
-                best_score = score;
-                best.clear();
-            }
-            if score == best_score {
-                best.push(action);
-            }
-        }
-        Ok(best[self.scheduler_rng.random_range(0..best.len())])
+        // A peer with nothing in flight can always gossip, so `actions` is never empty.
+        Ok(actions[self.scheduler_rng.random_range(0..actions.len())])
     }
 
     /// Records what `peer`'s engine did and puts its messages in flight.
@@ -458,6 +568,18 @@ impl SplitRun {
         self.observe(peer);
     }
 
+    fn memory(&self) -> score::Memory<'_> {
+        score::Memory {
+            first_est: &self.first_est,
+            coin_guess: match self.options.coin {
+                // Known to all: true after even rounds (spec §7.2).
+                CoinKind::Parity => |round| round % 2 == 0,
+                // Unknown before it is computable: a guess is all the attacker has.
+                _ => |_| true,
+            },
+        }
+    }
+
     /// Updates `peer`'s view and the reports of the elections it is in or has left.
     fn observe(&mut self, peer: usize) {
         let engine = &self.engines[peer];
@@ -473,6 +595,22 @@ impl SplitRun {
             };
         }
         self.views[peer] = tip_view(&self.engines[peer]);
+        if let Some(lists) = &self.views[peer] {
+            for (slot, (_, list)) in lists.iter().enumerate() {
+                for vote in list {
+                    if let MetaValue::Undecided { est, .. } = vote.value {
+                        let first = self
+                            .first_est
+                            .entry((peer, slot, vote.round, vote.step))
+                            .or_insert(est);
+                        if first.is_empty() {
+                            // Waiting for the coin: the step is entered with the coin.
+                            *first = est;
+                        }
+                    }
+                }
+            }
+        }
         let rounds = score::max_round(&self.views[peer]);
         let progress = self.progress[peer];
         let report = self.report(status.election);
@@ -517,6 +655,14 @@ impl SplitRun {
             blocks: self.blocks,
             faults: self.faults,
         }
+    }
+}
+
+/// Turns a copy of an honest engine into what the attacker can predict of it: it signs
+/// no coin shares, so the copy knows a threshold coin only from shares that exist.
+fn blind(engine: &mut Engine) {
+    if let Coin::Threshold(coin) = engine.coin_mut() {
+        coin.forget_secret();
     }
 }
 
