@@ -428,8 +428,17 @@ fn shared_share_checks_never_accept_a_forgery_and_a_blind_coin_signs_nothing() {
     assert_eq!(kinds, vec![CoinFaultKind::InvalidShare]);
     // The same two real shares give the same value through the record.
     let mut again = ThresholdCoin::new(dealt.epoch.clone(), None).unwrap();
-    again.share_verified_shares(shared);
+    again.share_verified_shares(shared.clone());
     assert_eq!(observe(&mut again, &real, &voters, &id), value);
+
+    // Another dealing for the same holders, with the same epoch number, shares the
+    // record: the first dealing's shares are not its shares, and its value is its own.
+    let elsewhere = deal(&voters, 0, [6; 32]).unwrap();
+    let mut stranger = ThresholdCoin::new(elsewhere.epoch.clone(), None).unwrap();
+    stranger.share_verified_shares(shared.clone());
+    assert_eq!(observe(&mut stranger, &real, &voters, &id), None);
+    let kinds: Vec<_> = stranger.take_faults().into_iter().map(|f| f.kind).collect();
+    assert_eq!(kinds, vec![CoinFaultKind::InvalidShare; 2]);
 
     // A holder's coin that forgot its secret publishes no share when a coin is needed.
     let mut blind = ThresholdCoin::new(dealt.epoch.clone(), Some(dealt.shares[0].clone())).unwrap();

@@ -90,15 +90,15 @@ pub struct ThresholdCoin {
     faults: Vec<CoinFault>,
     /// The lowest election still of interest (earlier coins are dropped).
     floor: u64,
-    /// Shares checked by coins of this process, if shared.
-    shared: Option<VerifiedShares>,
+    /// Shares checked by coins of this process, if shared, and our key set's id in it.
+    shared: Option<(VerifiedShares, KeySetId)>,
 }
 
 /// A record of coin shares whose verification succeeded, shared by the coins of one
 /// process (a simulator's engines, or an attacker's copies of them), so that each share
-/// is checked once however many engines meet it. Entries are keyed by key epoch, coin,
-/// holder and the share's exact bytes, so a share that differs in any bit is checked
-/// again. Share it only between coins that trust each other's checks. Bounded: past
+/// is checked once however many engines meet it. Entries are keyed by the key set's
+/// master public key (not the epoch number, which two dealings can share), coin, holder
+/// and the share's exact bytes, so a share that differs in any bit is checked again. Share it only between coins that trust each other's checks. Bounded: past
 /// its capacity it starts over.
 #[derive(Clone, Debug, Default)]
 pub struct VerifiedShares(std::sync::Arc<std::sync::Mutex<Checked>>);
@@ -108,10 +108,12 @@ struct Checked {
     /// Verified shares, parsed (decoding a share costs a curve point decompression).
     shares: BTreeMap<ShareKey, SignatureShare>,
     /// Combined coins: a coin's value is unique to its epoch and id, however combined.
-    values: BTreeMap<(u64, CoinId), bool>,
+    values: BTreeMap<(KeySetId, CoinId), bool>,
 }
 
-type ShareKey = (u64, CoinId, usize, [u8; 96]);
+/// A key set's master public key, compressed.
+type KeySetId = [u8; 48];
+type ShareKey = (KeySetId, CoinId, usize, [u8; 96]);
 
 impl VerifiedShares {
     /// Most shares remembered.
@@ -135,11 +137,11 @@ impl VerifiedShares {
         }
     }
 
-    fn value(&self, epoch: u64, id: &CoinId) -> Option<bool> {
-        self.0.lock().ok()?.values.get(&(epoch, *id)).copied()
+    fn value(&self, epoch: &KeySetId, id: &CoinId) -> Option<bool> {
+        self.0.lock().ok()?.values.get(&(*epoch, *id)).copied()
     }
 
-    fn set_value(&self, epoch: u64, id: CoinId, value: bool) {
+    fn set_value(&self, epoch: KeySetId, id: CoinId, value: bool) {
         if let Ok(mut checked) = self.0.lock() {
             if checked.values.len() >= Self::CAPACITY {
                 checked.values.clear();
@@ -189,7 +191,8 @@ impl ThresholdCoin {
     /// Consults and feeds `shared`, a record of shares checked by other coins of this
     /// process, from now on.
     pub fn share_verified_shares(&mut self, shared: VerifiedShares) {
-        self.shared = Some(shared);
+        let id = self.epoch.public_keys.public_key().to_bytes();
+        self.shared = Some((shared, id));
     }
 
     /// Drops our secret share and the shares not yet attached: from now on this coin
@@ -274,8 +277,8 @@ impl ThresholdCoin {
                 }
                 continue;
             }
-            let key = (self.epoch.epoch, *id, index, c.share);
-            if let Some(share) = self.shared.as_ref().and_then(|s| s.get(&key)) {
+            let key = |set: &KeySetId| (*set, *id, index, c.share);
+            if let Some(share) = self.shared.as_ref().and_then(|(s, set)| s.get(&key(set))) {
                 entry.insert(index, (vec![c.event], share));
                 continue;
             }
@@ -287,8 +290,8 @@ impl ThresholdCoin {
                         .public_key_share(index)
                         .verify(&share, &message) =>
                 {
-                    if let Some(shared) = &self.shared {
-                        shared.insert(key, &share);
+                    if let Some((shared, set)) = &self.shared {
+                        shared.insert(key(set), &share);
                     }
                     share
                 }
@@ -319,8 +322,7 @@ impl ThresholdCoin {
         if let Some(&value) = self.values.get(id) {
             return Some(value);
         }
-        let epoch = self.epoch.epoch;
-        if let Some(value) = self.shared.as_ref().and_then(|s| s.value(epoch, id)) {
+        if let Some(value) = self.shared.as_ref().and_then(|(s, set)| s.value(set, id)) {
             self.values.insert(*id, value);
             return Some(value);
         }
@@ -331,8 +333,8 @@ impl ThresholdCoin {
             .ok()?;
         let value = coin_value_hash(&signature.to_bytes())[0] & 1 == 1;
         self.values.insert(*id, value);
-        if let Some(shared) = &self.shared {
-            shared.set_value(epoch, *id, value);
+        if let Some((shared, set)) = &self.shared {
+            shared.set_value(*set, *id, value);
         }
         Some(value)
     }
