@@ -18,7 +18,7 @@
 
 use parsec_graph::{DigestMap, EventIndex, Graph, PeerId, PeerIndex, rank_key, round_hash};
 
-use crate::{CoinContext, CoinId, CommonCoin};
+use crate::{CoinAgreement, CoinContext, CoinId, CommonCoin, agreement_digest};
 
 /// The coin derived from the graph (spec §7.3). Its state is what it was told about the
 /// events of the current election; every answer reads only the asking event's ancestry.
@@ -126,6 +126,10 @@ fn responsiveness(voters: usize) -> usize {
 }
 
 impl CommonCoin for ConcreteCoin {
+    fn agreement(&self) -> CoinAgreement {
+        agreement_digest("concrete", &[])
+    }
+
     fn value<T>(&mut self, id: &CoinId, ctx: &CoinContext<'_, T>) -> Option<bool> {
         self.enter(id.election);
         let slot = ctx.info.voters.iter().position(|v| *v == id.candidate)?;

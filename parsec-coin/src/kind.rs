@@ -5,8 +5,8 @@ use parsec_graph::CoinShare;
 #[cfg(feature = "test-coin")]
 use crate::ParityCoin;
 use crate::{
-    CoinContext, CoinFault, CoinId, CommonCoin, ConcreteCoin, KeyEpoch, KeyError, SecretShare,
-    ThresholdCoin,
+    CoinAgreement, CoinContext, CoinFault, CoinId, CommonCoin, ConcreteCoin, KeyEpoch, KeyError,
+    SecretShare, ThresholdCoin,
 };
 
 /// Which common coin the members use (part of the genesis configuration: every member
@@ -129,6 +129,10 @@ macro_rules! each {
 }
 
 impl CommonCoin for Coin {
+    fn agreement(&self) -> CoinAgreement {
+        each!(self, c => c.agreement())
+    }
+
     fn value<T>(&mut self, id: &CoinId, ctx: &CoinContext<'_, T>) -> Option<bool> {
         each!(self, c => c.value(id, ctx))
     }

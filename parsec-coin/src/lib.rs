@@ -50,6 +50,18 @@ pub use threshold::{
     VerifiedShares, deal,
 };
 
+/// The digest a coin gives for [`CommonCoin::agreement`].
+pub type CoinAgreement = [u8; 32];
+
+/// The agreement digest of a coin of kind `kind` with public parameters `public`.
+pub fn agreement_digest(kind: &str, public: &[u8]) -> CoinAgreement {
+    let mut hasher = blake3::Hasher::new_derive_key("parsec-rs 2026 coin agreement v1");
+    hasher.update(&(kind.len() as u64).to_le_bytes());
+    hasher.update(kind.as_bytes());
+    hasher.update(public);
+    *hasher.finalize().as_bytes()
+}
+
 /// Which coin: election `election`, candidate `candidate`, and the round whose genuine
 /// flip left the estimate empty (spec §7.1).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -90,6 +102,12 @@ pub struct CoinContext<'a, T> {
 /// ("not available yet"), in which case the estimate stays empty and the evaluation asks
 /// again at the creator's next event.
 pub trait CommonCoin {
+    /// What every member must agree on about this coin: a digest of its kind and its
+    /// public parameters (for the threshold coin, the key epoch), never of a secret. The
+    /// engine puts it in its `Genesis` vote, so a member configured with another coin is
+    /// refused (spec §5.2) instead of silently evaluating elections differently.
+    fn agreement(&self) -> CoinAgreement;
+
     /// The coin for `id` as known at `ctx.at`.
     fn value<T>(&mut self, id: &CoinId, ctx: &CoinContext<'_, T>) -> Option<bool>;
 

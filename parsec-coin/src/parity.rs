@@ -1,6 +1,6 @@
 //! `ParityCoin`: the original implementation's predictable coin (spec §7.2).
 
-use crate::{CoinContext, CoinId, CommonCoin};
+use crate::{CoinAgreement, CoinContext, CoinId, CommonCoin, agreement_digest};
 
 /// The original implementation's predictable coin: `true` iff the round is even.
 ///
@@ -10,6 +10,10 @@ use crate::{CoinContext, CoinId, CommonCoin};
 pub struct ParityCoin;
 
 impl CommonCoin for ParityCoin {
+    fn agreement(&self) -> CoinAgreement {
+        agreement_digest("parity", &[])
+    }
+
     fn value<T>(&mut self, id: &CoinId, _ctx: &CoinContext<'_, T>) -> Option<bool> {
         Some(id.round.is_multiple_of(2))
     }

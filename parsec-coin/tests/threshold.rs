@@ -41,6 +41,28 @@ fn dealt_shares_round_trip_through_their_files() {
 }
 
 #[test]
+fn the_agreement_digest_names_the_dealing_and_nothing_secret() {
+    let members = ids(&keys(4));
+    let dealt = deal(&members, 0, [9; 32]).unwrap();
+    let coin = |share: Option<SecretShare>| ThresholdCoin::new(dealt.epoch.clone(), share).unwrap();
+    // Every holder, and a member without a share, agree: the secret is not in it.
+    let outsider = coin(None).agreement();
+    for share in &dealt.shares {
+        assert_eq!(coin(Some(share.clone())).agreement(), outsider);
+    }
+    // Another dealing with the same epoch number and holders, or the concrete coin, differ.
+    let other = deal(&members, 0, [10; 32]).unwrap();
+    let other = ThresholdCoin::new(other.epoch, None).unwrap().agreement();
+    assert_ne!(other, outsider);
+    assert_ne!(parsec_coin::ConcreteCoin::new().agreement(), outsider);
+    let fewer = deal(&members[..3], 0, [9; 32]).unwrap();
+    assert_ne!(
+        ThresholdCoin::new(fewer.epoch, None).unwrap().agreement(),
+        outsider
+    );
+}
+
+#[test]
 fn bad_share_files_are_clear_errors() {
     let members = ids(&keys(4));
     let dealt = deal(&members, 0, [9; 32]).unwrap();
@@ -182,7 +204,7 @@ fn share_of(epoch: &KeyEpoch, secret: &SecretShare, net: &Net, id: &CoinId) -> C
 /// Feeds every event of `net` to `coin` in order; returns the value asked at the last one.
 fn observe(coin: &mut ThresholdCoin, net: &Net, voters: &[PeerId], id: &CoinId) -> Option<bool> {
     let info = ElectionInfo {
-        election: 0,
+        election: id.election,
         voters,
         previous_group_hash: [0; 32],
     };
@@ -328,6 +350,117 @@ fn bad_shares_are_faults_and_never_count() {
     let _ = observe(&mut coin, &net, &voters, &id);
     let kinds: Vec<_> = coin.take_faults().into_iter().map(|f| f.kind).collect();
     assert_eq!(kinds, vec![CoinFaultKind::NotAHolder]);
+}
+
+#[test]
+fn a_holders_second_different_share_conflicts_and_its_valid_one_counts() {
+    let keys = sorted_keys(4);
+    let voters = ids(&keys);
+    let dealt = deal(&voters, 0, [5; 32]).unwrap();
+    let id = id_for(&voters);
+    let mut net = Net::new(keys.clone());
+    let a = share_of(&dealt.epoch, &dealt.shares[0], &net, &id);
+    let b = share_of(&dealt.epoch, &dealt.shares[1], &net, &id);
+    let garbage = |share: &CoinShare| CoinShare {
+        share: [9; 96],
+        ..share.clone()
+    };
+    // Holder 0: its valid share, then another for the same coin. Holder 1: garbage first,
+    // then its valid share. A share for a candidate who is not a voter is not this coin's.
+    net.add(0, None, vec![a.clone()]);
+    net.add(0, None, vec![garbage(&a)]);
+    net.add(1, Some(0), vec![garbage(&b)]);
+    let stranger = SecretKey::from_seed([60; 32]).peer_id();
+    let not_a_voter = CoinShare {
+        candidate: stranger,
+        ..b.clone()
+    };
+    net.add(1, None, vec![b.clone(), not_a_voter]);
+    let mut coin = ThresholdCoin::new(dealt.epoch.clone(), None).unwrap();
+    let value = observe(&mut coin, &net, &voters, &id).expect("holders 0 and 1 are valid");
+    let faults: Vec<_> = coin
+        .take_faults()
+        .into_iter()
+        .map(|f| (f.creator, f.kind))
+        .collect();
+    assert_eq!(
+        faults,
+        vec![
+            (voters[0], CoinFaultKind::ConflictingShare),
+            (voters[1], CoinFaultKind::InvalidShare),
+        ],
+        "the stranger's coin is never needed, so its share is never checked"
+    );
+    // The same value as from the two valid shares alone.
+    let mut clean = Net::new(keys.clone());
+    clean.add(0, None, vec![a]);
+    clean.add(1, Some(0), vec![b]);
+    let mut fresh = ThresholdCoin::new(dealt.epoch.clone(), None).unwrap();
+    assert_eq!(observe(&mut fresh, &clean, &voters, &id), Some(value));
+    let asked = CoinId {
+        candidate: stranger,
+        ..id
+    };
+    let _ = observe(&mut coin, &net, &voters, &asked);
+    let kinds: Vec<_> = coin.take_faults().into_iter().map(|f| f.kind).collect();
+    assert!(kinds.contains(&CoinFaultKind::NotThisCoin), "{kinds:?}");
+}
+
+#[test]
+fn shares_for_a_later_election_wait_for_it_and_earlier_ones_are_dropped() {
+    let keys = sorted_keys(4);
+    let voters = ids(&keys);
+    let dealt = deal(&voters, 0, [5; 32]).unwrap();
+    let now = id_for(&voters);
+    let later = CoinId { election: 3, ..now };
+    let mut net = Net::new(keys.clone());
+    // Holders 0 and 1 carry shares of election 3's coin while election 0 runs.
+    let a = share_of(&dealt.epoch, &dealt.shares[0], &net, &later);
+    let b = share_of(&dealt.epoch, &dealt.shares[1], &net, &later);
+    net.add(0, None, vec![a]);
+    net.add(1, Some(0), vec![b]);
+    let mut coin = ThresholdCoin::new(dealt.epoch.clone(), None).unwrap();
+    assert_eq!(observe(&mut coin, &net, &voters, &now), None);
+    assert!(coin.take_faults().is_empty());
+    // When election 3 asks, they are verified and make its coin.
+    let info = ElectionInfo {
+        election: 3,
+        voters: &voters,
+        previous_group_hash: [0; 32],
+    };
+    let ctx = CoinContext {
+        graph: &net.graph,
+        at: EventIndex::from(net.graph.len() - 1),
+        info: &info,
+    };
+    let value = coin
+        .value(&later, &ctx)
+        .expect("two valid shares of election 3");
+    assert!(coin.take_faults().is_empty());
+    let mut fresh = ThresholdCoin::new(dealt.epoch.clone(), None).unwrap();
+    assert_eq!(observe(&mut fresh, &net, &voters, &later), Some(value));
+    // Once election 4 runs, election 3's coin is forgotten (the engine never asks it
+    // again), and a later event carrying one of its shares is neither checked nor kept.
+    let next = CoinId { election: 4, ..now };
+    let info4 = ElectionInfo {
+        election: 4,
+        ..info
+    };
+    let c = share_of(&dealt.epoch, &dealt.shares[2], &net, &later);
+    let at = net.add(2, Some(1), vec![c]);
+    let ctx4 = CoinContext {
+        graph: &net.graph,
+        at,
+        info: &info4,
+    };
+    assert_eq!(coin.value(&next, &ctx4), None);
+    coin.on_inserted(&ctx4);
+    let ctx3 = CoinContext {
+        info: &info,
+        ..ctx4
+    };
+    assert_eq!(coin.value(&later, &ctx3), None, "election 3 was dropped");
+    assert!(coin.take_faults().is_empty());
 }
 
 #[test]

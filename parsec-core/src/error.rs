@@ -170,6 +170,9 @@ pub enum FaultKind {
     InvalidEvent(EventError),
     /// An event that does not fit the graph (parents, index).
     InvalidParents(InsertError),
+    /// A `Genesis` vote that differs from ours (another group, related info or coin; spec
+    /// §5.2): the event is rejected, so a member configured differently cannot take part.
+    IncorrectGenesis,
     /// A vote event that follows `max_vote_run` votes with no sync event between them.
     VoteRunTooLong,
     /// Two events of one creator with the same index (the event is kept).

@@ -7,11 +7,12 @@
 mod common;
 
 use common::*;
-use parsec_core::{Coin, CoinFaultKind, FaultKind, ThresholdCoin, deal};
+use parsec_core::{Coin, CoinFaultKind, CommonCoin, FaultKind, ThresholdCoin, deal};
 use parsec_graph::{
     Cause, CoinShare, ConsensusMode, EventContent, EventLimits, Observation, PeerId, SecretKey,
     Vote, WireMessage,
 };
+use parsec_sim::network::NetworkBuilder;
 
 const FILE: &str = "coins";
 
@@ -75,6 +76,7 @@ fn a_share_from_a_non_holder_is_its_creators_fault() {
         coins.next().unwrap(),
     )
     .unwrap();
+    let coin = alice.coin().agreement();
     let dave = &keys[3];
     let initial = packed_event(dave, 0, Cause::Initial);
     let genesis = packed_event(
@@ -82,7 +84,7 @@ fn a_share_from_a_non_holder_is_its_creators_fault() {
         1,
         Cause::Observation {
             self_parent: initial.hash().unwrap(),
-            vote: Box::new(Vote::new(fixtures_genesis(&ids), dave).unwrap()),
+            vote: Box::new(Vote::new(fixtures_genesis(&ids, coin), dave).unwrap()),
         },
     );
     let carrying = EventContent {
@@ -122,8 +124,74 @@ fn a_share_from_a_non_holder_is_its_creators_fault() {
     assert_eq!(step.send.len(), 1);
 }
 
-fn fixtures_genesis(ids: &[PeerId]) -> Observation<String> {
-    parsec_sim::fixtures::genesis(ids)
+#[test]
+fn a_member_configured_with_another_coin_is_refused_at_genesis() {
+    // Dave runs the threshold coin while the others run the concrete coin: were his votes
+    // counted, the members would evaluate elections with different coins. His `Genesis`
+    // vote names another coin, so nobody inserts it (nor anything built on it), and he
+    // refuses theirs; the other three, a supermajority, still decide.
+    for seed in seeds_from_env(0, 3) {
+        let _rerun = rerun(
+            FILE,
+            "a_member_configured_with_another_coin_is_refused_at_genesis",
+            seed,
+        );
+        let keys = peer_keys(4);
+        let ids: Vec<PeerId> = keys.iter().map(SecretKey::peer_id).collect();
+        let config = genesis_config(&keys, ConsensusMode::Supermajority);
+        let mut coins: Vec<Coin> = (0..3)
+            .map(|_| Coin::new(parsec_core::CoinKind::Concrete).unwrap())
+            .collect();
+        coins.push(threshold_coins(&keys[3..], &ids, seed).remove(0));
+        assert_ne!(coins[0].agreement(), coins[3].agreement());
+        let mut net = NetworkBuilder::with_keys(keys.clone())
+            .config(config)
+            .seed(seed)
+            .coins(coins)
+            .build()
+            .unwrap();
+        let payloads = [opaque("a"), opaque("b")];
+        for i in 0..4 {
+            for p in &payloads {
+                net.cast(i, p.clone());
+            }
+        }
+        net.reach(3000, "the three members that agree decide", |net| {
+            (0..3).all(|i| payloads.iter().all(|p| net.has_decided_all(i, p, 4)))
+        });
+        for i in 0..3 {
+            assert_eq!(net.sequence(i), net.sequence(0), "peer {i}");
+            let graph = net.engine(i).graph();
+            assert!(
+                graph
+                    .peer_index(&ids[3])
+                    .is_none_or(|dave| graph.slot(dave, 1).is_empty()),
+                "peer {i} inserted Dave's Genesis vote"
+            );
+            let faults = net.faults(i);
+            assert!(
+                faults.iter().all(|f| f.sender == ids[3]),
+                "peer {i}: {faults:?}"
+            );
+            assert!(
+                faults.iter().any(|f| f.kind == FaultKind::IncorrectGenesis),
+                "peer {i}: {faults:?}"
+            );
+        }
+        assert!(net.blocks(3).is_empty(), "Dave decided {:?}", net.blocks(3));
+        assert!(
+            net.faults(3)
+                .iter()
+                .all(|f| f.kind == FaultKind::IncorrectGenesis),
+            "{:?}",
+            net.faults(3)
+        );
+        assert!(!net.faults(3).is_empty());
+    }
+}
+
+fn fixtures_genesis(ids: &[PeerId], coin: [u8; 32]) -> Observation<String> {
+    parsec_sim::fixtures::genesis(ids, coin)
 }
 
 #[test]

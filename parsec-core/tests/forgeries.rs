@@ -211,10 +211,16 @@ fn signed_garbage_from_members_is_never_an_error() {
                             0 => Observation::Genesis {
                                 group: group(&keys[..3]),
                                 related_info: vec![],
+                                coin: parsec_coin::CommonCoin::agreement(
+                                    &parsec_coin::ConcreteCoin::new(),
+                                ),
                             },
                             1 => Observation::Genesis {
                                 group: group(&keys),
                                 related_info: vec![],
+                                coin: parsec_coin::CommonCoin::agreement(
+                                    &parsec_coin::ConcreteCoin::new(),
+                                ),
                             },
                             _ => Observation::Remove {
                                 peer_id: a,

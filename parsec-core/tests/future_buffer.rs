@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use parsec_coin::ParityCoin;
 use parsec_core::{Error, Fault, FaultKind, Parsec, Step};
 use parsec_graph::{Cause, ConsensusMode, EventHash, PackedEvent, WireMessage};
 
@@ -22,8 +21,7 @@ fn our_own_unknown_event_is_lost_state() {
     let b = *engines[1].our_id();
     let request = only_message(engines[0].create_gossip(b).unwrap());
     let requesting = request.events().last().unwrap().hash().unwrap();
-    let (mut fresh, _) =
-        Parsec::<String, _>::from_genesis(keys[0].clone(), config.clone(), ParityCoin).unwrap();
+    let (mut fresh, _) = Parsec::<String, _>::new(keys[0].clone(), config.clone()).unwrap();
     let events = request.into_events();
     let result = fresh.handle_message(b, WireMessage::Events { events });
     assert!(

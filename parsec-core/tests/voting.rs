@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use parsec_coin::ParityCoin;
+use parsec_coin::{CommonCoin, ParityCoin};
 use parsec_core::{Config, Error, FaultKind, Parsec, PeerFlags, PeerState};
 use parsec_graph::{
     Cause, ConsensusMode, EventHash, Malice, Observation, PackedEvent, PeerId, PeerSet, SecretKey,
@@ -40,6 +40,7 @@ fn sole_voter_decides_each_vote_immediately() {
             let mut expected = vec![Observation::Genesis {
                 group: group(std::slice::from_ref(&me)),
                 related_info: Vec::new(),
+                coin: ParityCoin.agreement(),
             }];
             expected.extend(votes[..=k].iter().map(|v| opaque(v)));
             let payloads: Vec<_> = blocks.iter().map(|b| b.payload.clone()).collect();
@@ -93,6 +94,7 @@ fn duplicate_vote_is_an_error() {
         let genesis = Observation::Genesis {
             group: group(&keys),
             related_info: Vec::new(),
+            coin: engine.coin().agreement(),
         };
         assert!(engine.have_voted_for(&genesis));
         assert!(matches!(

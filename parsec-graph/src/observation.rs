@@ -182,6 +182,10 @@ pub enum Observation<T> {
         group: PeerSet,
         /// Application data agreed with the group.
         related_info: Vec<u8>,
+        /// The digest of the common coin the members agreed on (its kind and public
+        /// parameters, `parsec_coin::CommonCoin::agreement`): a member configured with
+        /// another coin votes another `Genesis`, which every other member refuses.
+        coin: [u8; 32],
     },
     /// Add a voter.
     Add {

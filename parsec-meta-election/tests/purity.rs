@@ -80,6 +80,9 @@ struct Counted<C> {
 }
 
 impl<C: CommonCoin> CommonCoin for Counted<C> {
+    fn agreement(&self) -> parsec_coin::CoinAgreement {
+        self.inner.agreement()
+    }
     fn value<T>(&mut self, id: &CoinId, ctx: &CoinContext<'_, T>) -> Option<bool> {
         let value = self.inner.value(id, ctx);
         self.values += usize::from(value.is_some());

@@ -91,11 +91,13 @@ pub fn opaque(payload: &str) -> Observation<String> {
     Observation::OpaquePayload(payload.to_string())
 }
 
-/// The `Genesis` observation of `ids`, without related information.
-pub fn genesis(ids: &[PeerId]) -> Observation<String> {
+/// The `Genesis` observation of `ids` for a coin with agreement digest `coin`
+/// (`CommonCoin::agreement`), without related information.
+pub fn genesis(ids: &[PeerId], coin: [u8; 32]) -> Observation<String> {
     Observation::Genesis {
         group: ids.iter().copied().collect(),
         related_info: Vec::new(),
+        coin,
     }
 }
 

@@ -46,11 +46,19 @@ fn agreement_catches_diverging_blocks() {
     let a = block(&opaque("a"), &all, 1, 1, 0);
     let b = block(&opaque("b"), &all, 1, 1, 0);
     check
-        .observe(0, 0, &block(&genesis(&peer_ids(&keys)), &all, 0, 0, 0))
+        .observe(
+            0,
+            0,
+            &block(&genesis(&peer_ids(&keys), [0; 32]), &all, 0, 0, 0),
+        )
         .unwrap();
     check.observe(0, 1, &a).unwrap();
     check
-        .observe(1, 0, &block(&genesis(&peer_ids(&keys)), &all, 0, 0, 0))
+        .observe(
+            1,
+            0,
+            &block(&genesis(&peer_ids(&keys), [0; 32]), &all, 0, 0, 0),
+        )
         .unwrap();
     let error = check.observe(1, 1, &b).unwrap_err();
     assert_eq!(error.invariant, Invariant::Agreement);
@@ -64,7 +72,7 @@ fn agreement_catches_diverging_blocks() {
 fn order_catches_bad_numbering_and_repeats() {
     let keys = peer_keys(4);
     let all: Vec<&SecretKey> = keys.iter().collect();
-    let g = block(&genesis(&peer_ids(&keys)), &all, 0, 0, 0);
+    let g = block(&genesis(&peer_ids(&keys), [0; 32]), &all, 0, 0, 0);
     let mut check = Order::new(ConsensusMode::Supermajority, 2, true);
     // Genesis must come first.
     assert!(
@@ -178,7 +186,7 @@ fn termination_names_what_is_missing() {
     let keys = peer_keys(4);
     let ids = peer_ids(&keys);
     let all: Vec<&SecretKey> = keys.iter().collect();
-    let g = genesis(&ids);
+    let g = genesis(&ids, [0; 32]);
     let votes = [g.clone(), opaque("a"), opaque("b")];
     let mut check = Termination::new(ConsensusMode::Supermajority, 4);
     // Peer 3 did not vote `b`: only genesis and `a` must be decided.

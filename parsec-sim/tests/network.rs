@@ -170,6 +170,7 @@ fn check_final(net: &Network, plan: &VotePlan, mode: ConsensusMode) {
             Observation::Genesis {
                 group: genesis,
                 related_info,
+                ..
             } => {
                 assert_eq!(
                     genesis.iter().copied().collect::<Vec<_>>(),

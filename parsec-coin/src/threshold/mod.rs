@@ -24,7 +24,9 @@ use threshold_crypto::SignatureShare;
 
 pub use keys::{Dealt, KeyEpoch, KeyError, SecretShare, deal};
 
-use crate::{CoinContext, CoinId, CommonCoin, ConcreteCoin, ElectionInfo};
+use crate::{
+    CoinAgreement, CoinContext, CoinId, CommonCoin, ConcreteCoin, ElectionInfo, agreement_digest,
+};
 
 /// Most unverified shares kept per holder (a bound on what a faulty holder can make us
 /// store with shares for coins nobody needs).
@@ -72,6 +74,8 @@ struct Carried {
 #[derive(Clone, Debug)]
 pub struct ThresholdCoin {
     epoch: KeyEpoch,
+    /// The digest of the epoch (kind and public key set), computed once.
+    agreement: CoinAgreement,
     ours: Option<SecretShare>,
     concrete: ConcreteCoin,
     /// Shares we signed, to attach to our next own event.
@@ -171,8 +175,10 @@ impl ThresholdCoin {
                 return Err(KeyError::ShareMismatch);
             }
         }
+        let agreement = agreement_digest("threshold", &epoch.to_bytes()?);
         Ok(ThresholdCoin {
             epoch,
+            agreement,
             ours,
             concrete: ConcreteCoin::new(),
             outgoing: Vec::new(),
@@ -341,6 +347,10 @@ impl ThresholdCoin {
 }
 
 impl CommonCoin for ThresholdCoin {
+    fn agreement(&self) -> CoinAgreement {
+        self.agreement
+    }
+
     fn value<T>(&mut self, id: &CoinId, ctx: &CoinContext<'_, T>) -> Option<bool> {
         self.advance(ctx.info.election);
         if self.applies_to(ctx.info) {

@@ -215,12 +215,19 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         };
         let mut step = Step::default();
         parsec.create_own(&mut step, |_| Cause::Initial)?;
-        let genesis = Observation::Genesis {
-            group: parsec.config.genesis_group.clone(),
-            related_info: parsec.config.related_info.clone(),
-        };
+        let genesis = parsec.genesis_observation();
         parsec.create_vote(&mut step, genesis)?;
         Ok((parsec, step))
+    }
+
+    /// The one `Genesis` observation the configuration allows (spec §5.2): the group, the
+    /// related info and our coin's agreement digest.
+    pub fn genesis_observation(&self) -> Observation<T> {
+        Observation::Genesis {
+            group: self.config.genesis_group.clone(),
+            related_info: self.config.related_info.clone(),
+            coin: self.elections.coin().agreement(),
+        }
     }
 
     /// The common coin (to read its kind or key epoch).

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use parsec_coin::CommonCoin;
 use parsec_graph::{
-    Cause, Event, EventError, EventHash, EventIndex, Graph, Inserted, PackedEvent, Payload, PeerId,
-    wire,
+    Cause, Event, EventError, EventHash, EventIndex, Graph, Inserted, Observation, PackedEvent,
+    Payload, PeerId, wire,
 };
 
 use super::{Origin, Parsec, Placed, Step};
@@ -76,6 +76,15 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             // a bad signature from whoever relayed it.
             if creator == self.our_id && origin == Origin::Peer {
                 return Err(Error::LostState(hash));
+            }
+            // The Genesis vote is fixed by the configuration (spec §5.2): one that differs
+            // (another group, related info or coin) is refused with everything built on it.
+            if let Some(vote) = event.vote()
+                && matches!(vote.observation, Observation::Genesis { .. })
+                && vote.observation != self.genesis_observation()
+            {
+                step.fault(sender, Some(creator), FaultKind::IncorrectGenesis);
+                return Ok(false);
             }
             match self.place(step, sender, event)? {
                 Placed::Inserted => self.release_held(step)?,

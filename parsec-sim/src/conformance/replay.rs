@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use parsec_coin::ParityCoin;
+use parsec_coin::{CommonCoin, ParityCoin};
 use parsec_core::{Block, Config, FaultKind, Parsec, Step};
 use parsec_graph::{
     Cause, EventContent, EventHash, EventLimits, Observation, PackedEvent, PeerId, SecretKey, Vote,
@@ -114,6 +114,7 @@ fn observation(
         DotObservation::Genesis(group) => Observation::Genesis {
             group: group.iter().map(|name| id(name)).collect(),
             related_info: Vec::new(),
+            coin: ParityCoin.agreement(),
         },
         DotObservation::Add(name) => Observation::Add {
             peer_id: id(name),
