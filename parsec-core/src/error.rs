@@ -44,6 +44,9 @@ pub enum Error {
     /// continuing could fork our own chain.
     #[error("received our own event {0} that we do not hold: local state was lost")]
     LostState(EventHash),
+    /// The store's log cannot be restored (damaged, or not this engine's).
+    #[error("cannot restore from the store: {0}")]
+    Restore(#[from] crate::engine::RestoreError),
     /// Our own event could not be made (encoding or limits).
     #[error("cannot create our own event: {0}")]
     OwnEvent(#[from] EventError),

@@ -84,11 +84,12 @@ mod error;
 mod future;
 mod peers;
 mod status;
+pub mod store;
 pub mod sync;
 
 pub use block::Block;
 pub use config::Config;
-pub use engine::{Outgoing, Parsec, Step};
+pub use engine::{Outgoing, Parsec, Restore, RestoreError, Restored, Step};
 pub use error::{ConfigError, Error, Fault, FaultKind, NotPermitted};
 pub use parsec_coin::{
     Coin, CoinFaultKind, CoinKind, CommonCoin, ConcreteCoin, Dealt, KeyEpoch, KeyError,
@@ -105,6 +106,7 @@ pub use parsec_graph::{
 pub use parsec_meta_election::{CoinStats, ElectionError, MetaDigest};
 pub use peers::{PeerFlags, PeerState};
 pub use status::{PendingVote, Status};
+pub use store::{Loaded, MemStore, Store, StoreError, StoreHeader, StoreOp};
 
 /// Hooks for simulations, replays and tests (feature `testing`): not for production use.
 #[cfg(feature = "testing")]

@@ -35,7 +35,7 @@ fn tampered_first_event_is_bad_signature_and_changes_nothing() {
         }]
     );
     assert!(step.send.is_empty());
-    assert!(step.persist.is_empty());
+    assert!(step.inserted().next().is_none());
     assert!(step.blocks.is_empty());
     assert_eq!(bob.graph().len(), before);
     // Nothing was lost: the genuine request is answered.
@@ -62,7 +62,7 @@ fn tampered_last_event_keeps_the_earlier_events_and_sends_nothing() {
         .unwrap();
     assert_eq!(kinds(&step), vec![FaultKind::BadSignature]);
     assert!(step.send.is_empty(), "no sync event, no response");
-    assert_eq!(step.persist.len(), n - 1);
+    assert_eq!(step.inserted().count(), n - 1);
     assert_eq!(bob.graph().len(), before + n - 1);
 }
 
@@ -115,7 +115,10 @@ fn relayed_tampered_event_names_its_creator() {
         }]
     );
     assert!(step.send.is_empty());
-    assert_eq!(net.engine(1).graph().len(), before + step.persist.len());
+    assert_eq!(
+        net.engine(1).graph().len(),
+        before + step.inserted().count()
+    );
     net.assert_quiet();
 }
 

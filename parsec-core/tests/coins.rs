@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use parsec_core::{Coin, CoinFaultKind, CommonCoin, FaultKind, ThresholdCoin, deal};
+use parsec_core::{Coin, CoinFaultKind, CommonCoin, FaultKind, deal};
 use parsec_graph::{
     Cause, CoinShare, ConsensusMode, EventContent, EventLimits, Observation, PeerId, SecretKey,
     Vote, WireMessage,
@@ -15,25 +15,6 @@ use parsec_graph::{
 use parsec_sim::network::NetworkBuilder;
 
 const FILE: &str = "coins";
-
-/// One threshold coin per key, from an epoch dealt for `holders` with `seed`.
-fn threshold_coins(keys: &[SecretKey], holders: &[PeerId], seed: u64) -> Vec<Coin> {
-    let mut dealer_seed = [0u8; 32];
-    dealer_seed[..8].copy_from_slice(&seed.to_le_bytes());
-    let dealt = deal(holders, 0, dealer_seed).unwrap();
-    keys.iter()
-        .map(|key| {
-            let ours = dealt
-                .shares
-                .iter()
-                .find(|s| s.holder == key.peer_id())
-                .cloned();
-            Coin::Threshold(Box::new(
-                ThresholdCoin::new(dealt.epoch.clone(), ours).unwrap(),
-            ))
-        })
-        .collect()
-}
 
 #[test]
 fn a_threshold_coin_network_agrees() {

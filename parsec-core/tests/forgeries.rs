@@ -104,7 +104,7 @@ fn an_event_by_a_key_that_never_was_a_member_never_enters_the_graph() {
     assert!(!alice.graph().contains(&m0.hash().unwrap()));
     assert!(!alice.graph().contains(&child.hash().unwrap()));
     assert!(alice.graph().peer_index(&mallory.peer_id()).is_none());
-    assert!(step.persist.is_empty());
+    assert!(step.inserted().next().is_none());
 }
 
 /// One event a misbehaving member may sign: which cause, which parents (indices into the

@@ -133,7 +133,7 @@ fn events_delivered_in_reverse_are_all_inserted() {
             )
             .unwrap();
         assert!(step.faults.is_empty(), "{:?}", step.faults);
-        persisted += step.persist.len();
+        persisted += step.inserted().count();
     }
     assert!(new.len() > 4, "the scenario delivers a real backlog");
     assert_eq!(persisted, new.len(), "every event persisted exactly once");

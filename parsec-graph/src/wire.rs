@@ -142,6 +142,18 @@ pub fn encoded_len<V: Serialize + ?Sized>(value: &V) -> Result<usize, CodecError
     encoding::encoded_len(value)
 }
 
+/// The project's codec for a value that is not a message (a stored record, a digest's
+/// input): the same canonical bytes events and messages use.
+pub fn encode_value<V: Serialize + ?Sized>(value: &V) -> Result<Vec<u8>, CodecError> {
+    encoding::encode(value)
+}
+
+/// Decodes exactly one value written by [`encode_value`] (trailing bytes are an error).
+/// Never panics, whatever the bytes; the caller bounds their length.
+pub fn decode_value<V: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<V, CodecError> {
+    encoding::decode(bytes)
+}
+
 /// The message in `bytes`, within `limits`. Never panics, whatever the bytes.
 pub fn decode<T: Payload>(bytes: &[u8], limits: &WireLimits) -> Result<WireMessage<T>, WireError> {
     if bytes.len() > limits.max_message_bytes {

@@ -16,8 +16,10 @@
 //! * [`conformance`]: the recorded graphs of `../shared/conformance` and their replay
 //!   through the engine ([`conformance::replay`], shared by the `replay` binary and the
 //!   conformance test).
+//! * [`store_suite`]: the conformance suite every `Store` backend passes.
 pub mod conformance;
 pub mod fixtures;
 pub mod network;
 pub mod sim;
 pub mod split;
+pub mod store_suite;

@@ -12,6 +12,7 @@ use super::{Parsec, Step};
 use crate::block::Block;
 use crate::error::{Error, FaultKind};
 use crate::peers::{PeerFlags, PeerState};
+use crate::store::StoreOp;
 
 impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     /// Evaluates a newly inserted event and applies the groups it decided (spec §6.2,
@@ -53,13 +54,15 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             if let Some(payload) = entry.payload
                 && !payload.is_internal()
             {
-                step.blocks.push(Block {
+                let block = Block {
                     payload,
                     proofs: entry.proofs,
                     sequence: self.next_sequence,
                     election: group.election,
                     position,
-                });
+                };
+                step.persist.push(StoreOp::Block(block.clone()));
+                step.blocks.push(block);
                 self.next_sequence += 1;
                 position += 1;
             }

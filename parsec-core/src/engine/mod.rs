@@ -36,10 +36,14 @@ use crate::error::{ConfigError, Error, Fault, FaultKind, NotPermitted};
 use crate::future::FutureBuffer;
 use crate::peers::{PeerFlags, PeerState};
 use crate::status::{self, PendingVote, Status};
+use crate::store::{StoreHeader, StoreOp};
 use crate::sync::{self, Answered, Reply, SyncKind, SyncMemory};
 
 mod decide;
 mod receive;
+mod restore;
+
+pub use restore::{Restore, RestoreError, Restored};
 
 /// A message to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,8 +58,10 @@ pub struct Outgoing<T> {
 #[must_use = "a Step holds events to persist, messages to send and decided blocks"]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step<T> {
-    /// Events inserted by this input, in insertion order: persist them before sending.
-    pub persist: Vec<PackedEvent<T>>,
+    /// What this input changed, in order (the events it inserted, the blocks it decided,
+    /// at first start the store's header): apply it to the [`Store`](crate::Store), and
+    /// only after that succeeds send `send`.
+    pub persist: Vec<StoreOp<T>>,
     /// Messages to send, in order.
     pub send: Vec<Outgoing<T>>,
     /// Blocks decided by this input, in consensus order.
@@ -76,6 +82,14 @@ impl<T> Default for Step<T> {
 }
 
 impl<T> Step<T> {
+    /// The events in `persist`, in insertion order.
+    pub fn inserted(&self) -> impl Iterator<Item = &PackedEvent<T>> + '_ {
+        self.persist.iter().filter_map(|op| match op {
+            StoreOp::Event { event, .. } => Some(event),
+            _ => None,
+        })
+    }
+
     /// Appends `other` to this step.
     pub fn extend(&mut self, other: Step<T>) {
         self.persist.extend(other.persist);
@@ -145,8 +159,14 @@ impl<T: Payload> Parsec<T, Coin> {
     /// Starts a genesis member with the coin `config.coin` names (see
     /// [`Parsec::from_genesis`]).
     pub fn new(key: SecretKey, config: Config) -> Result<(Self, Step<T>), Error> {
+        let coin = Self::configured_coin(&key, &config)?;
+        Self::from_genesis(key, config, coin)
+    }
+
+    /// The coin `config.coin` names, with its key material checked against us.
+    fn configured_coin(key: &SecretKey, config: &Config) -> Result<Coin, Error> {
         config.validate()?;
-        let coin = match Coin::new(config.coin) {
+        Ok(match Coin::new(config.coin) {
             Some(coin) => coin,
             None => {
                 let keys = config
@@ -169,8 +189,7 @@ impl<T: Payload> Parsec<T, Coin> {
                 }
                 Coin::threshold(keys, ours).map_err(ConfigError::CoinSecret)?
             }
-        };
-        Self::from_genesis(key, config, coin)
+        })
     }
 }
 
@@ -180,6 +199,18 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     /// given (a coin of your own, or [`Coin::new`] of a kind): `config.coin` is read only
     /// by [`Parsec::new`].
     pub fn from_genesis(key: SecretKey, config: Config, coin: C) -> Result<(Self, Step<T>), Error> {
+        let mut parsec = Self::genesis_state(key, config, coin)?;
+        let mut step = Step::default();
+        step.persist.push(StoreOp::Init(parsec.store_header()));
+        parsec.create_own(&mut step, |_| Cause::Initial)?;
+        let genesis = parsec.genesis_observation();
+        parsec.create_vote(&mut step, genesis)?;
+        Ok((parsec, step))
+    }
+
+    /// The engine of a genesis member before its first event: what both a first start and
+    /// a restore begin with.
+    fn genesis_state(key: SecretKey, config: Config, coin: C) -> Result<Self, Error> {
         config.validate()?;
         let our_id = key.peer_id();
         if !config.genesis_group.contains(&our_id) {
@@ -196,7 +227,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             );
         }
         let elections = Elections::new(VoterSet::new(voters), config.consensus_mode, coin)?;
-        let mut parsec = Parsec {
+        Ok(Parsec {
             key,
             our_id,
             config,
@@ -212,12 +243,32 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             coin_shares: Vec::new(),
             removed: false,
             sent: SyncMemory::default(),
-        };
-        let mut step = Step::default();
-        parsec.create_own(&mut step, |_| Cause::Initial)?;
-        let genesis = parsec.genesis_observation();
-        parsec.create_vote(&mut step, genesis)?;
-        Ok((parsec, step))
+        })
+    }
+
+    /// What the store of this engine records as its owner and genesis: our identity and
+    /// a digest of the consensus part of the configuration (the `Genesis` observation,
+    /// with its coin, the consensus mode and the event limits).
+    pub fn store_header(&self) -> StoreHeader {
+        let limits = &self.config.event_limits;
+        let mut hasher = blake3::Hasher::new_derive_key("parsec-rs 2026 genesis digest v1");
+        // Encoding our own observation cannot fail (it was signed at creation); an error
+        // would only make the digest differ from every other, never match a wrong one.
+        let genesis = wire::encode_value(&(self.genesis_observation(), self.config.consensus_mode))
+            .unwrap_or_default();
+        hasher.update(&(genesis.len() as u64).to_le_bytes());
+        hasher.update(&genesis);
+        for limit in [
+            limits.max_observation_bytes as u64,
+            limits.max_coin_shares_per_event as u64,
+            u64::from(self.config.max_vote_run),
+        ] {
+            hasher.update(&limit.to_le_bytes());
+        }
+        StoreHeader {
+            owner: self.our_id,
+            genesis: *hasher.finalize().as_bytes(),
+        }
     }
 
     /// The one `Genesis` observation the configuration allows (spec §5.2): the group, the

@@ -14,6 +14,7 @@ use super::{Origin, Parsec, Placed, Step};
 use crate::error::{Error, FaultKind};
 use crate::future::{self, Held};
 use crate::peers::{PeerFlags, PeerState};
+use crate::store::StoreOp;
 
 impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     /// The common first half of handling a request or a response (spec §4.4 steps 1-3):
@@ -274,7 +275,10 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
                 FaultKind::Fork { index: fork.index },
             );
         }
-        step.persist.push(packed);
+        step.persist.push(StoreOp::Event {
+            position: index.get() as u64,
+            event: packed,
+        });
         self.held.parent_arrived(&hash);
         if creator != self.our_id
             && let Some(PeerState::Present(flags)) = self.peers.get_mut(&creator)

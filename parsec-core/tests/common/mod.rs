@@ -6,7 +6,7 @@
 // Each test file uses a part of this module.
 #![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
-use parsec_core::{Config, FaultKind, Parsec, Step};
+use parsec_core::{Coin, Config, FaultKind, Parsec, Step, ThresholdCoin, deal};
 use parsec_graph::{ConsensusMode, Observation, PeerId, SecretKey, WireMessage};
 use parsec_sim::fixtures::{self, Agreed, Rerun};
 use parsec_sim::network::{Network, NetworkBuilder};
@@ -18,6 +18,25 @@ pub use parsec_sim::fixtures::{
     seeds_from_env, tamper_signature,
 };
 pub use parsec_sim::network::Engine;
+
+/// One threshold coin per key, from an epoch dealt for `holders` with `seed`.
+pub fn threshold_coins(keys: &[SecretKey], holders: &[PeerId], seed: u64) -> Vec<Coin> {
+    let mut dealer_seed = [0u8; 32];
+    dealer_seed[..8].copy_from_slice(&seed.to_le_bytes());
+    let dealt = deal(holders, 0, dealer_seed).unwrap();
+    keys.iter()
+        .map(|key| {
+            let ours = dealt
+                .shares
+                .iter()
+                .find(|s| s.holder == key.peer_id())
+                .cloned();
+            Coin::Threshold(Box::new(
+                ThresholdCoin::new(dealt.epoch.clone(), ours).unwrap(),
+            ))
+        })
+        .collect()
+}
 
 /// The guard that prints how to replay test `test` of file `file` with `seed`.
 pub fn rerun(file: &str, test: &str, seed: u64) -> Rerun {
@@ -35,7 +54,7 @@ pub fn start(keys: &[SecretKey], config: &Config) -> Vec<Engine> {
                 step.blocks.is_empty(),
                 "nothing is decided without a sync event"
             );
-            assert_eq!(step.persist.len(), 2, "Initial and the Genesis vote");
+            assert_eq!(step.inserted().count(), 2, "Initial and the Genesis vote");
             engine
         })
         .collect()

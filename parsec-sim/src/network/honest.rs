@@ -20,11 +20,12 @@
 use std::collections::BTreeSet;
 
 use parsec_coin::Coin;
-use parsec_core::{Block, Config, Fault, Parsec, Step};
+use parsec_core::{Block, Config, Fault, MemStore, Parsec, Step};
 use parsec_graph::{ConsensusMode, Observation, PeerId, SecretKey, WireError, WireMessage, wire};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::restart::Restart;
 use super::{Context, Network, NetworkConditions, Node, Packet};
 use crate::fixtures;
 
@@ -50,6 +51,27 @@ pub enum NetworkError {
         peer: usize,
         /// The codec's error.
         source: WireError,
+    },
+    /// A peer's store refused its engine's ops (the peer is stopped).
+    #[error("peer {peer}: {source}")]
+    Store {
+        /// The peer's number.
+        peer: usize,
+        /// The store's error.
+        source: parsec_core::StoreError,
+    },
+    /// [`Network::restart`] of a peer that is running or never started.
+    #[error("peer {0} cannot restart: it is running or never started")]
+    CannotRestart(usize),
+    /// A restarted engine decided other blocks from its log than the peer had output.
+    #[error("peer {peer} restored {restored} blocks unlike the {output} it output")]
+    RestoredOtherBlocks {
+        /// The peer's number.
+        peer: usize,
+        /// Blocks the log decided.
+        restored: usize,
+        /// Blocks the peer had output.
+        output: usize,
     },
     /// A peer number outside `0..len()`.
     #[error("no peer with number {0}")]
@@ -81,17 +103,21 @@ pub enum NetworkError {
 pub struct HonestPeer {
     id: PeerId,
     /// `None` for a peer that never started.
-    engine: Option<Engine>,
-    running: bool,
+    pub(super) engine: Option<Engine>,
+    pub(super) running: bool,
     blocks: Vec<Block<String>>,
     faults: Vec<Fault>,
     persisted: usize,
     events_sent: u64,
     chunks_sent: u64,
+    /// What the engine persisted, applied before its messages are sent.
+    pub(super) store: MemStore<String>,
+    /// How to start the engine again from its store (`None` if it never started).
+    pub(super) restart: Option<Restart>,
 }
 
 impl HonestPeer {
-    fn new(id: PeerId, engine: Option<Engine>) -> Self {
+    fn new(id: PeerId, engine: Option<Engine>, restart: Option<Restart>) -> Self {
         HonestPeer {
             id,
             running: engine.is_some(),
@@ -101,7 +127,15 @@ impl HonestPeer {
             persisted: 0,
             events_sent: 0,
             chunks_sent: 0,
+            store: MemStore::new(),
+            restart,
         }
+    }
+
+    /// Its store: every op its engine asked to persist, applied before the step's
+    /// messages were sent.
+    pub fn store(&self) -> &MemStore<String> {
+        &self.store
     }
 
     /// Its engine, unless it never started.
@@ -147,8 +181,10 @@ impl HonestPeer {
         }
     }
 
-    /// Records `step` and puts its messages in the outbox.
-    fn record(
+    /// Records `step`: applies its `persist` to the store, then (only if that worked)
+    /// takes its blocks and faults and puts its messages in the outbox. A failed apply
+    /// stops the peer, as a real driver must.
+    pub(super) fn record(
         &mut self,
         step: Step<String>,
         ctx: &mut Context<'_, HonestShared>,
@@ -159,7 +195,18 @@ impl HonestPeer {
             mut blocks,
             mut faults,
         } = step;
-        self.persisted += persist.len();
+        let events = persist
+            .iter()
+            .filter(|op| matches!(op, parsec_core::StoreOp::Event { .. }))
+            .count();
+        if let Err(source) = self.store.apply_now(persist) {
+            self.running = false;
+            return Err(NetworkError::Store {
+                peer: ctx.peer,
+                source,
+            });
+        }
+        self.persisted += events;
         self.blocks.append(&mut blocks);
         self.faults.append(&mut faults);
         let limits = self.engine.as_ref().map(|e| e.config().wire_limits);
@@ -389,9 +436,15 @@ impl NetworkBuilder {
             let id = key.peer_id();
             let coin = coins.as_mut().and_then(Iterator::next);
             if self.not_started.contains(&peer) {
-                nodes.push(HonestPeer::new(id, None));
+                nodes.push(HonestPeer::new(id, None, None));
                 continue;
             }
+            let restart = Restart {
+                key: key.clone(),
+                config: config.clone(),
+                coin: coin.clone(),
+                shared_checks: self.share_signature_checks.then(|| verified.clone()),
+            };
             let started = match coin {
                 Some(coin) => Parsec::from_genesis(key, config.clone(), coin),
                 None => Parsec::new(key, config.clone()),
@@ -401,7 +454,7 @@ impl NetworkBuilder {
             if self.share_signature_checks {
                 engine.share_verified_events(verified.clone());
             }
-            nodes.push(HonestPeer::new(id, Some(engine)));
+            nodes.push(HonestPeer::new(id, Some(engine), Some(restart)));
             genesis.push((peer, step));
         }
         let shared = HonestShared {

@@ -60,6 +60,7 @@ use rand_chacha::ChaCha8Rng;
 
 mod honest;
 mod links;
+mod restart;
 
 pub use honest::{Engine, HonestPeer, HonestShared, NetworkBuilder, NetworkError};
 pub use links::{Envelope, LinkCounts, Links};

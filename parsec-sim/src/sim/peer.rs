@@ -135,7 +135,7 @@ impl SimPeer {
                 let (mut engine, step) = result.map_err(|e| engine_error(i, "from_genesis", e))?;
                 engine.share_verified_events(ctx.shared.verified.clone());
                 engine.record_meta_digests(true);
-                for packed in &step.persist {
+                for packed in step.inserted() {
                     if let Some(vote) = packed.content.cause.vote() {
                         ctx.shared.validity.record_vote(self.id, &vote.observation);
                         self.votes.push(vote.observation.clone());
@@ -230,11 +230,8 @@ impl SimPeer {
         let peer = ctx.peer;
         let id = self.id;
         let shared = &mut *ctx.shared;
-        shared.stats.peers[peer].events_created += step
-            .persist
-            .iter()
-            .filter(|e| e.content.creator == id)
-            .count() as u64;
+        shared.stats.peers[peer].events_created +=
+            step.inserted().filter(|e| e.content.creator == id).count() as u64;
         for block in step.blocks {
             let index = self.blocks.len();
             shared.agreement.observe(peer, index, &block)?;

@@ -42,7 +42,7 @@ impl Mallory {
         let (mut engine, step) = Parsec::from_genesis(key.clone(), config.clone(), ParityCoin)
             .map_err(|e| engine_error("M", e))?;
         engine.share_verified_events(verified);
-        let hashes: Vec<EventHash> = step.persist.iter().map(|e| e.hash().unwrap()).collect();
+        let hashes: Vec<EventHash> = step.inserted().map(|e| e.hash().unwrap()).collect();
         let [initial, genesis_vote] = hashes[..] else {
             return Err(format!("M's genesis created {} events", hashes.len()));
         };

@@ -52,7 +52,7 @@ impl Attacker {
         let key = peer_key(M);
         let (engine, step) = Engine::from_genesis(key.clone(), config.clone(), ParityCoin)
             .context("the attacker's engine")?;
-        let last = step.persist.last().context("genesis created no event")?;
+        let last = step.inserted().last().context("genesis created no event")?;
         let tip = last.hash().context("hashing its genesis event")?;
         let next_index = last.content.index + 1;
         Ok(Attacker {

@@ -324,7 +324,7 @@ impl Puppet {
         let mut votes = Vec::new();
         let mut tip = None;
         let mut initial = None;
-        for packed in &step.persist {
+        for packed in step.inserted() {
             if packed.content.index == 0 {
                 initial = Some(packed.hash().map_err(parsec_graph::EventError::from)?);
             }

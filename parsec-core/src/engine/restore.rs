@@ -1,0 +1,271 @@
+//! Restart (spec §13.3): an engine rebuilt from its store's event log.
+//!
+//! # How it works
+//!
+//! The engine is constructed as at its first start, without creating any event, and the
+//! logged events are inserted again in logged order through the normal insertion path, so
+//! that every rule (membership, decisions, coin needs) runs exactly as it did. Our own
+//! events are inserted as we created them: each takes the coin shares queued at that
+//! point (the queue is rebuilt by the same evaluations, so a logged event that carries
+//! other shares is a divergence, an error), becomes our tip, and rebuilds what we voted and
+//! which syncs we answered. Every logged event is verified again (signatures included): a
+//! damaged record is an error, never a silently different graph. Nothing is sent and no
+//! fault is reported; the blocks decided again are handed back with their sequence
+//! numbers, for the application to skip those it already took.
+
+use parsec_coin::{Coin, CommonCoin};
+use parsec_graph::{Cause, CodecError, EventError, PackedEvent, Payload, PeerId};
+
+use super::{Parsec, Placed, Step};
+use crate::block::Block;
+use crate::config::Config;
+use crate::error::Error;
+use crate::store::StoreHeader;
+use crate::sync;
+use parsec_graph::SecretKey;
+
+/// Why a store's log cannot be restored. The store is damaged or is not this engine's:
+/// the driver must not start a fresh engine in its place (that would fork our chain).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// The store was written by another member.
+    #[error("the store belongs to {stored}, not to us ({ours})")]
+    WrongOwner {
+        /// The owner it names.
+        stored: PeerId,
+        /// Our identity.
+        ours: PeerId,
+    },
+    /// The store was written under another genesis configuration (group, related info,
+    /// coin, consensus mode or event limits).
+    #[error("the store was written under another genesis configuration")]
+    WrongGenesis,
+    /// A logged event cannot be encoded to be hashed.
+    #[error("event at position {position} is unreadable: {error}")]
+    Unreadable {
+        /// Its position in the log.
+        position: u64,
+        /// The codec's reason.
+        error: CodecError,
+    },
+    /// A logged event fails validation (a bad signature, a broken rule).
+    #[error("event at position {position} is invalid: {error}")]
+    Invalid {
+        /// Its position in the log.
+        position: u64,
+        /// Why.
+        error: EventError,
+    },
+    /// A logged event does not fit where the log puts it: a parent missing, a creator we
+    /// did not accept events from, a duplicate, or a rule of insertion broken.
+    #[error("event at position {position} does not fit the graph at that point")]
+    Misplaced {
+        /// Its position in the log.
+        position: u64,
+    },
+    /// One of our logged events is not the event we would have created there: another
+    /// index than our next one, or coin shares other than those queued.
+    #[error("our event at position {position} is not the one we created there: {reason}")]
+    Diverged {
+        /// Its position in the log.
+        position: u64,
+        /// What differs.
+        reason: &'static str,
+    },
+    /// The log lacks our `Initial` event or our `Genesis` vote, which the first step
+    /// persists with the header.
+    #[error("the log does not hold our first events")]
+    MissingOwnEvents,
+}
+
+/// An engine being rebuilt from its log: feed it the logged events in position order
+/// ([`Restore::replay`]), then [`Restore::finish`]. See [`crate::store`] for an example.
+#[derive(Debug)]
+pub struct Restore<T: Payload, C: CommonCoin> {
+    engine: Parsec<T, C>,
+    blocks: Vec<Block<T>>,
+}
+
+/// A restored engine and the blocks it decided again, in order, with their sequence
+/// numbers (the application skips those it already took).
+#[derive(Debug)]
+pub struct Restored<T: Payload, C: CommonCoin> {
+    /// The engine, as it was after the last logged event.
+    pub engine: Parsec<T, C>,
+    /// Every block the log decides, from sequence number 0.
+    pub blocks: Vec<Block<T>>,
+}
+
+impl<T: Payload> Parsec<T, Coin> {
+    /// Starts rebuilding a genesis member from its store, with the coin `config.coin`
+    /// names (see [`Parsec::restore_with`]).
+    pub fn restore(
+        key: SecretKey,
+        config: Config,
+        header: &StoreHeader,
+    ) -> Result<Restore<T, Coin>, Error> {
+        let coin = Self::configured_coin(&key, &config)?;
+        Self::restore_with(key, config, coin, header)
+    }
+}
+
+impl<T: Payload, C: CommonCoin> Parsec<T, C> {
+    /// Starts rebuilding a genesis member from its store (spec §13.3): `header` is what
+    /// [`Store::load`](crate::Store::load) returned, checked against our identity and
+    /// configuration; the logged events follow through [`Restore::replay`].
+    pub fn restore_with(
+        key: SecretKey,
+        config: Config,
+        coin: C,
+        header: &StoreHeader,
+    ) -> Result<Restore<T, C>, Error> {
+        let engine = Self::genesis_state(key, config, coin)?;
+        let ours = engine.store_header();
+        if header.owner != ours.owner {
+            return Err(RestoreError::WrongOwner {
+                stored: header.owner,
+                ours: ours.owner,
+            }
+            .into());
+        }
+        if header.genesis != ours.genesis {
+            return Err(RestoreError::WrongGenesis.into());
+        }
+        Ok(Restore {
+            engine,
+            blocks: Vec::new(),
+        })
+    }
+}
+
+impl<T: Payload, C: CommonCoin> Restore<T, C> {
+    /// The position of the next event to replay (the number replayed so far).
+    pub fn next_position(&self) -> u64 {
+        self.engine.graph.len() as u64
+    }
+
+    /// Inserts the next logged events, in position order.
+    pub fn replay(&mut self, events: Vec<PackedEvent<T>>) -> Result<(), Error> {
+        for packed in events {
+            let position = self.next_position();
+            self.replay_one(position, packed)?;
+        }
+        Ok(())
+    }
+
+    /// The engine, once every logged event was replayed.
+    pub fn finish(self) -> Result<Restored<T, C>, Error> {
+        let own_events = self
+            .engine
+            .our_last
+            .map_or(0, |last| self.engine.graph.node(last).creator_index() + 1);
+        if own_events < 2 {
+            return Err(RestoreError::MissingOwnEvents.into());
+        }
+        Ok(Restored {
+            engine: self.engine,
+            blocks: self.blocks,
+        })
+    }
+
+    fn replay_one(&mut self, position: u64, packed: PackedEvent<T>) -> Result<(), Error> {
+        let engine = &mut self.engine;
+        let prepared = packed
+            .prepare()
+            .map_err(|error| RestoreError::Unreadable { position, error })?;
+        let event = prepared
+            .verify_with(&engine.config.event_limits, &mut engine.keys)
+            .map_err(|error| RestoreError::Invalid { position, error })?;
+        let hash = *event.hash();
+        let creator = *event.creator();
+        let mut step = Step::default();
+        if creator == engine.our_id {
+            let expected = engine
+                .our_last
+                .map_or(0, |last| engine.graph.node(last).creator_index() + 1);
+            if event.index() != expected {
+                return Err(diverged(position, "not our next index"));
+            }
+            // The shares this event took when we created it are the front of the queue.
+            let carried = event.coin_shares().len();
+            if carried > engine.coin_shares.len()
+                || engine.coin_shares[..carried] != *event.coin_shares()
+            {
+                return Err(diverged(position, "other coin shares than were queued"));
+            }
+            engine.coin_shares.drain(..carried);
+            let vote = match event.cause() {
+                Cause::Observation { vote, .. } => Some(vote.observation.clone()),
+                _ => None,
+            };
+            let answered = match event.cause() {
+                Cause::Request { other_parent, .. } => Some((true, *other_parent)),
+                Cause::Response { other_parent, .. } => Some((false, *other_parent)),
+                _ => None,
+            };
+            if !matches!(
+                engine.insert_now(&mut step, creator, event)?,
+                Placed::Inserted
+            ) {
+                return Err(RestoreError::Misplaced { position }.into());
+            }
+            let at = engine
+                .graph
+                .index_of(&hash)
+                .ok_or(RestoreError::Misplaced { position })?;
+            engine.our_last = Some(at);
+            if let Some(observation) = vote {
+                let key = engine.key_of(&observation)?;
+                engine.our_votes.push((key, observation));
+            }
+            if let Some((request, other_parent)) = answered {
+                let our_id = engine.our_id;
+                engine
+                    .answered
+                    .replay_own(&engine.graph, request, &other_parent, &our_id);
+            }
+        } else {
+            if engine.graph.contains(&hash) {
+                return Err(RestoreError::Misplaced { position }.into());
+            }
+            if !matches!(engine.place(&mut step, creator, event)?, Placed::Inserted) {
+                return Err(RestoreError::Misplaced { position }.into());
+            }
+        }
+        if engine.graph.index_of(&hash).map(|i| i.get() as u64) != Some(position) {
+            return Err(RestoreError::Misplaced { position }.into());
+        }
+        self.blocks.extend(step.blocks);
+        Ok(())
+    }
+}
+
+fn diverged(position: u64, reason: &'static str) -> Error {
+    RestoreError::Diverged { position, reason }.into()
+}
+
+impl sync::Answered {
+    /// Records what one of our logged sync events answered: a `Request` of ours answered
+    /// the `Requesting` `other_parent`; a `Response` of ours recorded the response whose
+    /// last event is `other_parent`.
+    pub(crate) fn replay_own<T>(
+        &mut self,
+        graph: &parsec_graph::Graph<T>,
+        request: bool,
+        other_parent: &parsec_graph::EventHash,
+        us: &PeerId,
+    ) {
+        let Some(last) = graph.index_of(other_parent) else {
+            return;
+        };
+        let sender = *graph.peer_id(graph.node(last).creator());
+        // Replaying `reply` on the same graph records exactly what the live call did.
+        let kind = if request {
+            sync::SyncKind::Request
+        } else {
+            sync::SyncKind::Response
+        };
+        let _ = self.reply(graph, kind, last, &sender, us);
+    }
+}
