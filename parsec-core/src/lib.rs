@@ -17,6 +17,13 @@
 //!   us and how events are packed; the simulator's hand-driven peers use it too.
 //! * **Types**: everything in the engine's signatures is re-exported here, so a user need
 //!   not name `parsec-graph`; [`wire`] is the only codec (with size limits).
+//! * **Durability** in [`store`]: a step's `persist` is a list of [`StoreOp`]s (the
+//!   store's header, every inserted event at its insertion position, every block); a
+//!   driver applies them with [`Store::apply`] before it sends the step's messages, and
+//!   after a restart rebuilds the engine with [`Parsec::restore`], which replays the log
+//!   through the normal insertion path and refuses (with [`RestoreError`]) a log that is
+//!   not ours, damaged, or would make us fork our own chain. [`MemStore`] is the
+//!   in-memory store; `parsec-store-rocksdb` the one on disk.
 //! * **Test hooks** (`replay_event`, `replay_verified`, `share_verified_events`,
 //!   `held_events`, the `testing` module) exist only with the `testing` feature.
 //!

@@ -30,7 +30,7 @@
 //!
 //! // After a restart: the same engine, from what the store holds.
 //! let loaded = store.load().await?.ok_or("the store was written above")?;
-//! let mut restore = Parsec::<String, _>::restore(key, config, &loaded.header)?;
+//! let mut restore = Parsec::<String, _>::restore(key, config, &loaded)?;
 //! loop {
 //!     let events = store.events(restore.next_position(), 1024).await?;
 //!     if events.is_empty() {
@@ -39,6 +39,7 @@
 //!     restore.replay(events)?;
 //! }
 //! let restored = restore.finish()?;
+//! store.apply(restored.persist).await?; // blocks the store missed, if any
 //! assert_eq!(restored.engine.graph().len(), engine.graph().len());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # })

@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use parsec_core::{
-    Coin, Error, MemStore, Parsec, RestoreError, Store, StoreError, StoreHeader, StoreOp,
+    Coin, Error, Loaded, MemStore, Parsec, RestoreError, Store, StoreError, StoreHeader, StoreOp,
 };
 use parsec_graph::{ConsensusMode, Observation, PackedEvent, PeerId, SecretKey};
 use parsec_sim::network::Network;
@@ -130,14 +130,29 @@ fn a_used_store() -> (SecretKey, parsec_core::Config, MemStore<String>) {
     (keys[0].clone(), config, net.node(0).store().clone())
 }
 
-/// Restores from `events` with `header`, reading everything at once.
+/// Restores from `events` with `header`, reading everything at once, as from a store
+/// that holds exactly these events and no block.
 fn restore_from(
     key: &SecretKey,
     config: &parsec_core::Config,
     header: &StoreHeader,
     events: Vec<PackedEvent<String>>,
 ) -> Result<parsec_core::Restored<String, Coin>, Error> {
-    let mut restore = Parsec::<String, Coin>::restore(key.clone(), config.clone(), header)?;
+    let loaded = Loaded {
+        header: *header,
+        events: events.len() as u64,
+        blocks: 0,
+    };
+    restore_loaded(key, config, &loaded, events)
+}
+
+fn restore_loaded(
+    key: &SecretKey,
+    config: &parsec_core::Config,
+    loaded: &Loaded,
+    events: Vec<PackedEvent<String>>,
+) -> Result<parsec_core::Restored<String, Coin>, Error> {
+    let mut restore = Parsec::<String, Coin>::restore(key.clone(), config.clone(), loaded)?;
     restore.replay(events)?;
     restore.finish()
 }
@@ -155,13 +170,63 @@ fn an_intact_log_restores_the_same_graph_and_blocks() {
     let (key, config, store) = a_used_store();
     let loaded = store.load_now().unwrap().unwrap();
     let events = store.events_now(0, usize::MAX).unwrap();
-    let restored = restore_from(&key, &config, &loaded.header, events).unwrap();
+    let restored = restore_loaded(&key, &config, &loaded, events).unwrap();
     assert_eq!(restored.engine.graph().len() as u64, loaded.events);
     assert_eq!(restored.blocks, store.blocks_now(0, usize::MAX).unwrap());
     assert!(!restored.blocks.is_empty());
+    assert!(restored.persist.is_empty(), "the store lacks no block");
     for (i, block) in restored.blocks.iter().enumerate() {
         assert_eq!(block.sequence, i as u64);
     }
+}
+
+#[test]
+fn blocks_the_store_lacks_come_back_to_be_persisted() {
+    // A store that kept the events of a step but not its blocks (a torn write): the
+    // restore decides them again and hands them back as ops, from the first missing one.
+    let (key, config, store) = a_used_store();
+    let loaded = store.load_now().unwrap().unwrap();
+    let events = store.events_now(0, usize::MAX).unwrap();
+    let blocks = store.blocks_now(0, usize::MAX).unwrap();
+    assert!(blocks.len() >= 2);
+    let kept = Loaded {
+        blocks: 1,
+        ..loaded
+    };
+    let restored = restore_loaded(&key, &config, &kept, events.clone()).unwrap();
+    let expected: Vec<StoreOp<String>> = blocks[1..].iter().cloned().map(StoreOp::Block).collect();
+    assert_eq!(restored.persist, expected);
+    // The ops fit the store they are for: a store truncated to one block accepts them.
+    let torn = MemStore::<String>::new();
+    let mut first = vec![StoreOp::Init(loaded.header)];
+    first.extend(events.iter().enumerate().map(|(i, e)| StoreOp::Event {
+        position: i as u64,
+        event: e.clone(),
+    }));
+    first.push(StoreOp::Block(blocks[0].clone()));
+    torn.apply_now(first).unwrap();
+    torn.apply_now(restored.persist).unwrap();
+    assert_eq!(torn.blocks_now(0, usize::MAX).unwrap(), blocks);
+
+    // More blocks stored than the events decide, or fewer events replayed than stored.
+    let ahead = Loaded {
+        blocks: blocks.len() as u64 + 1,
+        ..loaded
+    };
+    assert!(matches!(
+        restore_error(restore_loaded(&key, &config, &ahead, events.clone())),
+        RestoreError::BlocksAhead { .. }
+    ));
+    let replayed = events.len() - 1;
+    assert!(matches!(
+        restore_error(restore_loaded(
+            &key,
+            &config,
+            &loaded,
+            events[..replayed].to_vec()
+        )),
+        RestoreError::Incomplete { .. }
+    ));
 }
 
 #[test]

@@ -11,7 +11,10 @@
 //! which syncs we answered. Every logged event is verified again (signatures included): a
 //! damaged record is an error, never a silently different graph. Nothing is sent and no
 //! fault is reported; the blocks decided again are handed back with their sequence
-//! numbers, for the application to skip those it already took.
+//! numbers, for the application to skip those it already took. Blocks the log decides
+//! but the store lacks (a crash between the events' write and the blocks', with a store
+//! that is not atomic across steps) come back as [`Restored::persist`], for the driver to
+//! write before anything else.
 
 use parsec_coin::{Coin, CommonCoin};
 use parsec_graph::{Cause, CodecError, EventError, PackedEvent, Payload, PeerId};
@@ -20,7 +23,7 @@ use super::{Parsec, Placed, Step};
 use crate::block::Block;
 use crate::config::Config;
 use crate::error::Error;
-use crate::store::StoreHeader;
+use crate::store::{Loaded, StoreOp};
 use crate::sync;
 use parsec_graph::SecretKey;
 
@@ -77,6 +80,23 @@ pub enum RestoreError {
     /// persists with the header.
     #[error("the log does not hold our first events")]
     MissingOwnEvents,
+    /// Another number of events was replayed than the store holds.
+    #[error("{replayed} events were replayed, but the store holds {stored}")]
+    Incomplete {
+        /// Events replayed.
+        replayed: u64,
+        /// Events the store holds.
+        stored: u64,
+    },
+    /// The store holds more blocks than its events decide: the blocks were written
+    /// without the events that decided them.
+    #[error("the store holds {stored} blocks but its events decide only {decided}")]
+    BlocksAhead {
+        /// Blocks the store holds.
+        stored: u64,
+        /// Blocks the replayed events decide.
+        decided: u64,
+    },
 }
 
 /// An engine being rebuilt from its log: feed it the logged events in position order
@@ -85,6 +105,7 @@ pub enum RestoreError {
 pub struct Restore<T: Payload, C: CommonCoin> {
     engine: Parsec<T, C>,
     blocks: Vec<Block<T>>,
+    loaded: Loaded,
 }
 
 /// A restored engine and the blocks it decided again, in order, with their sequence
@@ -95,6 +116,9 @@ pub struct Restored<T: Payload, C: CommonCoin> {
     pub engine: Parsec<T, C>,
     /// Every block the log decides, from sequence number 0.
     pub blocks: Vec<Block<T>>,
+    /// The blocks the log decides that the store lacks, as store ops: apply them before
+    /// applying any later step's `persist` (they are usually none).
+    pub persist: Vec<StoreOp<T>>,
 }
 
 impl<T: Payload> Parsec<T, Coin> {
@@ -103,23 +127,25 @@ impl<T: Payload> Parsec<T, Coin> {
     pub fn restore(
         key: SecretKey,
         config: Config,
-        header: &StoreHeader,
+        loaded: &Loaded,
     ) -> Result<Restore<T, Coin>, Error> {
         let coin = Self::configured_coin(&key, &config)?;
-        Self::restore_with(key, config, coin, header)
+        Self::restore_with(key, config, coin, loaded)
     }
 }
 
 impl<T: Payload, C: CommonCoin> Parsec<T, C> {
-    /// Starts rebuilding a genesis member from its store (spec §13.3): `header` is what
-    /// [`Store::load`](crate::Store::load) returned, checked against our identity and
-    /// configuration; the logged events follow through [`Restore::replay`].
+    /// Starts rebuilding a genesis member from its store (spec §13.3): `loaded` is what
+    /// [`Store::load`](crate::Store::load) returned; its header is checked against our
+    /// identity and configuration, its counts when the replay finishes. The logged events
+    /// follow through [`Restore::replay`].
     pub fn restore_with(
         key: SecretKey,
         config: Config,
         coin: C,
-        header: &StoreHeader,
+        loaded: &Loaded,
     ) -> Result<Restore<T, C>, Error> {
+        let header = &loaded.header;
         let engine = Self::genesis_state(key, config, coin)?;
         let ours = engine.store_header();
         if header.owner != ours.owner {
@@ -135,6 +161,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         Ok(Restore {
             engine,
             blocks: Vec::new(),
+            loaded: *loaded,
         })
     }
 }
@@ -156,6 +183,15 @@ impl<T: Payload, C: CommonCoin> Restore<T, C> {
 
     /// The engine, once every logged event was replayed.
     pub fn finish(self) -> Result<Restored<T, C>, Error> {
+        let (replayed, stored) = (self.next_position(), self.loaded.events);
+        if replayed != stored {
+            return Err(RestoreError::Incomplete { replayed, stored }.into());
+        }
+        let decided = self.blocks.len() as u64;
+        let stored = self.loaded.blocks;
+        if stored > decided {
+            return Err(RestoreError::BlocksAhead { stored, decided }.into());
+        }
         let own_events = self
             .engine
             .our_last
@@ -163,9 +199,15 @@ impl<T: Payload, C: CommonCoin> Restore<T, C> {
         if own_events < 2 {
             return Err(RestoreError::MissingOwnEvents.into());
         }
+        let persist = self.blocks[stored as usize..]
+            .iter()
+            .cloned()
+            .map(StoreOp::Block)
+            .collect();
         Ok(Restored {
             engine: self.engine,
             blocks: self.blocks,
+            persist,
         })
     }
 

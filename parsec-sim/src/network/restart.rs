@@ -47,8 +47,8 @@ impl Network<HonestPeer> {
             .map_err(store_error)?
             .ok_or(NetworkError::CannotRestart(peer))?;
         let mut restore = match restart.coin {
-            Some(coin) => Parsec::restore_with(restart.key, restart.config, coin, &loaded.header),
-            None => Parsec::restore(restart.key, restart.config, &loaded.header),
+            Some(coin) => Parsec::restore_with(restart.key, restart.config, coin, &loaded),
+            None => Parsec::restore(restart.key, restart.config, &loaded),
         }
         .map_err(engine_error)?;
         loop {
@@ -70,6 +70,9 @@ impl Network<HonestPeer> {
                 output: node.blocks().len(),
             });
         }
+        node.store
+            .apply_now(std::mem::take(&mut restored.persist))
+            .map_err(store_error)?;
         if let Some(checks) = restart.shared_checks {
             restored.engine.share_verified_events(checks);
         }

@@ -53,15 +53,19 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub mod adversary;
+mod durable;
 pub mod harness;
 pub mod invariants;
 mod peer;
+mod restarts;
 pub mod scenario;
 pub mod schedule;
 pub mod stats;
 
 pub use adversary::{Act, AdversaryKind, Oversize};
+pub use durable::{OpenStore, StoreBackend};
 pub use invariants::{BlockKey, Invariant, Violation};
+pub use restarts::CrashPoint;
 pub use scenario::{FaultMix, NetworkMix, Recipe, VoteMix};
 pub use schedule::{
     Action, Crashes, Delay, NetworkConditions, PartitionSpec, Partitions, Schedule, ScheduleError,
@@ -170,13 +174,27 @@ pub fn run_options(
 }
 
 /// Runs `schedule` and checks every invariant (see the module docs). `rerun` is the command
-/// that replays it with `PARSEC_SEED` set, printed on failure.
+/// that replays it with `PARSEC_SEED` set, printed on failure. Peers keep [`MemStore`]s
+/// if the schedule restarts any (else no store at all); see [`run_with_stores`].
+///
+/// [`MemStore`]: parsec_core::MemStore
 pub fn run(schedule: &Schedule, rerun: &str) -> Outcome {
+    let backend = if schedule.restarting.is_empty() {
+        StoreBackend::None
+    } else {
+        StoreBackend::Memory
+    };
+    run_with_stores(schedule, rerun, backend)
+}
+
+/// [`run`] with the honest peers' logs in `stores`: every step is persisted before it is
+/// sent, and restarting peers come back from what their store kept.
+pub fn run_with_stores(schedule: &Schedule, rerun: &str, stores: StoreBackend) -> Outcome {
     let started = Instant::now();
     let cpu_started = stats::thread_cpu_time();
     let capture = LogCapture::new();
     let (mut sim, result) = capture.scope(|| {
-        let mut sim = Simulation::new(schedule.clone());
+        let mut sim = Simulation::new(schedule.clone(), stores);
         let result = sim.run();
         (sim, result)
     });
@@ -216,10 +234,12 @@ struct Simulation {
     liveness_rng: ChaCha8Rng,
     same_meta: SameMetaEvent,
     liveness: bool,
+    /// Why the run's stores could not be set up, if they could not.
+    setup_error: Option<String>,
 }
 
 impl Simulation {
-    fn new(schedule: Schedule) -> Self {
+    fn new(schedule: Schedule, stores: StoreBackend) -> Self {
         let n = schedule.peers;
         let ids: Vec<PeerId> = (0..n).map(|i| peer_key(i).peer_id()).collect();
         let adversary_ids = schedule.adversaries.keys().map(|&p| ids[p]).collect();
@@ -268,7 +288,14 @@ impl Simulation {
                 ..Stats::default()
             },
             ids,
+            stores: None,
         };
+        let mut shared = shared;
+        let mut setup_error = None;
+        match durable::Stores::new(stores) {
+            Ok(stores) => shared.stores = stores,
+            Err(reason) => setup_error = Some(reason),
+        }
         // The links draw from stream 2 of the seed, as the simulator's messages always did.
         let net = Network::from_nodes(peers, shared, schedule.seed, schedule.network);
         Simulation {
@@ -278,6 +305,7 @@ impl Simulation {
             liveness_rng,
             same_meta: SameMetaEvent::new(),
             liveness: false,
+            setup_error,
         }
     }
 
@@ -287,6 +315,9 @@ impl Simulation {
 
     /// Starts every peer.
     fn start(&mut self) -> Result<(), Violation> {
+        if let Some(reason) = self.setup_error.take() {
+            return Err(Violation::new(Invariant::Durability, None, reason));
+        }
         for i in 0..self.net.len() {
             if let Some(result) = self.net.call(i, |peer, ctx| peer.start(ctx)) {
                 result?;
@@ -405,6 +436,14 @@ impl Simulation {
                 }
                 Ok(())
             }
+            Action::CrashAt { peer, point } => {
+                self.net.call(*peer, |p, ctx| p.crash_at(*point, ctx));
+                Ok(())
+            }
+            Action::Restart { peer } => self
+                .net
+                .call(*peer, |p, ctx| p.restart(ctx))
+                .unwrap_or(Ok(())),
             Action::Misbehave { peer, act } => self.misbehave(*peer, act),
         }
     }

@@ -22,12 +22,14 @@ use parsec_core::{Block, Config, Fault, Parsec, Step};
 use parsec_graph::{Observation, PeerId, wire};
 
 use super::adversary::{Act, AdversaryKind, Puppet, Sends};
+use super::durable::{PeerStore, Stores};
 use super::invariants::agreement::Agreement;
 use super::invariants::order::Order;
 use super::invariants::quiet;
 use super::invariants::termination::Termination;
 use super::invariants::validity::Validity;
 use super::invariants::{Invariant, Violation};
+use super::restarts::CrashPoint;
 use super::stats::Stats;
 use crate::network::{Context, Engine, Node, Packet, peer_key};
 
@@ -44,7 +46,7 @@ pub(crate) enum Role {
 /// One simulated peer (see the module docs).
 #[derive(Debug)]
 pub(crate) struct SimPeer {
-    id: PeerId,
+    pub(crate) id: PeerId,
     pub(crate) role: Role,
     pub(crate) crashed: bool,
     pub(crate) adversary: Option<AdversaryKind>,
@@ -52,6 +54,12 @@ pub(crate) struct SimPeer {
     pub(crate) faults: Vec<Fault>,
     /// Votes the engine accepted (or the adversary made), genesis included.
     pub(crate) votes: Vec<Observation<String>>,
+    /// An honest peer's store, when the run has stores (closed while it is down).
+    pub(crate) store: Option<PeerStore>,
+    /// Where it will die, once its next step gets there.
+    pub(crate) pending_crash: Option<CrashPoint>,
+    /// Whether the step being absorbed is a vote (crash points wait for a sync step).
+    pub(crate) voting: bool,
 }
 
 /// What the simulation keeps for all its peers.
@@ -70,6 +78,8 @@ pub(crate) struct Shared {
     pub(crate) validity: Validity,
     pub(crate) termination: Termination,
     pub(crate) stats: Stats,
+    /// The honest peers' stores, if the run has them.
+    pub(crate) stores: Option<Stores>,
 }
 
 type Ctx<'a, 'b> = Context<'a, Shared>;
@@ -89,6 +99,9 @@ impl SimPeer {
             blocks: Vec::new(),
             faults: Vec::new(),
             votes: Vec::new(),
+            store: None,
+            pending_crash: None,
+            voting: false,
         }
     }
 
@@ -135,6 +148,9 @@ impl SimPeer {
                 let (mut engine, step) = result.map_err(|e| engine_error(i, "from_genesis", e))?;
                 engine.share_verified_events(ctx.shared.verified.clone());
                 engine.record_meta_digests(true);
+                if let Some(stores) = &ctx.shared.stores {
+                    self.store = Some(stores.open(i)?);
+                }
                 for packed in step.inserted() {
                     if let Some(vote) = packed.content.cause.vote() {
                         ctx.shared.validity.record_vote(self.id, &vote.observation);
@@ -176,7 +192,10 @@ impl SimPeer {
                     Ok(step) => {
                         self.votes.push(observation.clone());
                         ctx.shared.validity.record_vote(self.id, observation);
-                        self.absorb(step, ctx)
+                        self.voting = true;
+                        let absorbed = self.absorb(step, ctx);
+                        self.voting = false;
+                        absorbed
                     }
                     Err(parsec_core::Error::DuplicateVote) if self.votes.contains(observation) => {
                         ctx.shared.stats.duplicate_votes_refused += 1;
@@ -225,14 +244,51 @@ impl SimPeer {
         true
     }
 
-    /// Records what an honest engine call produced and sends its messages.
+    /// Records what an honest engine call produced and sends its messages, after its
+    /// store made the step durable (a crash point may end the step there).
     fn absorb(&mut self, step: Step<String>, ctx: &mut Ctx<'_, '_>) -> Result<(), Violation> {
         let peer = ctx.peer;
         let id = self.id;
-        let shared = &mut *ctx.shared;
-        shared.stats.peers[peer].events_created +=
+        ctx.shared.stats.peers[peer].events_created +=
             step.inserted().filter(|e| e.content.creator == id).count() as u64;
-        for block in step.blocks {
+        let Step {
+            persist,
+            send,
+            blocks,
+            faults,
+        } = step;
+        if !self.persist(persist, ctx)? {
+            return Ok(());
+        }
+        let decided = !blocks.is_empty();
+        self.observe_blocks(blocks, ctx)?;
+        let shared = &mut *ctx.shared;
+        for fault in faults {
+            shared.stats.faults += 1;
+            quiet::check_fault(peer, &fault, &shared.adversary_ids)?;
+            self.faults.push(fault);
+        }
+        let limits = shared.config.wire_limits;
+        for out in send {
+            let bytes = wire::encode(&out.message, &limits)
+                .map_err(|e| engine_error(peer, "encoding its own message", e))?;
+            ctx.send(out.to, Packet::Bytes(bytes));
+        }
+        if decided && self.pending_crash == Some(CrashPoint::AfterDecision) {
+            self.crash_now(ctx);
+        }
+        Ok(())
+    }
+
+    /// Hands blocks to the application, each checked by every invariant first.
+    pub(crate) fn observe_blocks(
+        &mut self,
+        blocks: Vec<Block<String>>,
+        ctx: &mut Ctx<'_, '_>,
+    ) -> Result<(), Violation> {
+        let peer = ctx.peer;
+        let shared = &mut *ctx.shared;
+        for block in blocks {
             let index = self.blocks.len();
             shared.agreement.observe(peer, index, &block)?;
             shared.order.observe(peer, &block)?;
@@ -241,18 +297,26 @@ impl SimPeer {
             shared.stats.peers[peer].blocks += 1;
             self.blocks.push(block);
         }
-        for fault in step.faults {
-            shared.stats.faults += 1;
-            quiet::check_fault(peer, &fault, &shared.adversary_ids)?;
-            self.faults.push(fault);
-        }
-        let limits = shared.config.wire_limits;
-        for out in step.send {
-            let bytes = wire::encode(&out.message, &limits)
-                .map_err(|e| engine_error(peer, "encoding its own message", e))?;
-            ctx.send(out.to, Packet::Bytes(bytes));
-        }
         Ok(())
+    }
+
+    /// Votes again, after a restart, what the application voted but the log lost.
+    pub(crate) fn revote(
+        &mut self,
+        observation: Observation<String>,
+        ctx: &mut Ctx<'_, '_>,
+    ) -> Result<(), Violation> {
+        let Role::Honest(engine) = &mut self.role else {
+            return Ok(());
+        };
+        let step = engine
+            .vote_for(observation)
+            .map_err(|e| engine_error(ctx.peer, "vote_for after a restart", e))?;
+        ctx.shared.stats.revotes += 1;
+        self.voting = true;
+        let absorbed = self.absorb(step, ctx);
+        self.voting = false;
+        absorbed
     }
 }
 

@@ -193,6 +193,10 @@ pub struct ScheduleOptions {
     pub crashes: Crashes,
     /// One adversary peer per entry (distinct from the crashing peers).
     pub adversaries: Vec<AdversaryKind>,
+    /// Honest peers (neither adversaries nor crashing for good) that crash once, at a
+    /// random step and [`CrashPoint`](super::CrashPoint), and restart from their store
+    /// later in the active phase.
+    pub restarts: usize,
     /// Chance that an active adversary misbehaves in a step of the active phase.
     pub attack_probability: f64,
     /// Steps of gossip after the last vote before the liveness phase starts.
@@ -223,6 +227,7 @@ impl ScheduleOptions {
             partitions: Partitions::None,
             crashes: Crashes::None,
             adversaries: Vec::new(),
+            restarts: 0,
             attack_probability: 0.2,
             settle_steps: 0,
             liveness_steps: 400 + 20 * peers as u64,
@@ -276,6 +281,14 @@ pub enum ScheduleError {
     /// A delay range with `min > max`.
     #[error("delay range is empty")]
     BadDelay,
+    /// More restarts than peers that are neither adversaries nor crashing for good.
+    #[error("{restarts} restarts, but only {candidates} peers may restart")]
+    TooManyRestarts {
+        /// Restarts asked for.
+        restarts: usize,
+        /// Honest peers that do not crash for good.
+        candidates: usize,
+    },
     /// `max_events_per_message` is zero or above the default.
     #[error("max_events_per_message = {0} is zero or above the default limit")]
     BadMessageLimit(usize),
@@ -310,6 +323,18 @@ pub enum Action {
         /// Who.
         peer: usize,
     },
+    /// The honest peer dies at `point` (now, or within its next step that gets there).
+    CrashAt {
+        /// Who.
+        peer: usize,
+        /// Where.
+        point: super::CrashPoint,
+    },
+    /// The crashed peer restarts from its store (it crashes first if it has not yet).
+    Restart {
+        /// Who.
+        peer: usize,
+    },
     /// An adversary misbehaves.
     Misbehave {
         /// The adversary.
@@ -335,6 +360,8 @@ pub struct Schedule {
     pub adversaries: BTreeMap<usize, AdversaryKind>,
     /// The honest peers that crash during the active phase.
     pub crashing: BTreeSet<usize>,
+    /// The honest peers that crash and restart from their store.
+    pub restarting: BTreeSet<usize>,
     /// The actions of each step of the active phase, in order.
     pub steps: Vec<Vec<Action>>,
     /// Chance that a running peer starts a sync in a liveness step.
@@ -631,7 +658,27 @@ impl Schedule {
             steps.push(actions);
         }
 
+        let candidates: Vec<usize> = (0..n)
+            .filter(|p| !adversaries.contains_key(p) && !crash_at.iter().any(|(c, _)| c == p))
+            .collect();
+        if options.restarts > candidates.len() {
+            return Err(ScheduleError::TooManyRestarts {
+                restarts: options.restarts,
+                candidates: candidates.len(),
+            });
+        }
+        super::restarts::plan(options.restarts, &candidates, seed, &mut steps);
+        let restarting = steps
+            .iter()
+            .flatten()
+            .filter_map(|a| match a {
+                Action::Restart { peer } => Some(*peer),
+                _ => None,
+            })
+            .collect();
+
         Ok(Schedule {
+            restarting,
             seed,
             peers: n,
             mode: options.mode,

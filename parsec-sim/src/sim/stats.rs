@@ -45,6 +45,12 @@ pub struct Stats {
     pub liveness_steps: u64,
     /// Per peer, by peer number.
     pub peers: Vec<PeerStats>,
+    /// Restarts of crashed peers from their stores.
+    pub restarts: u64,
+    /// Crashes of peers that restart (at a crash point or forced by the restart).
+    pub crash_points: u64,
+    /// Votes an application cast again because its peer's log lost them.
+    pub revotes: u64,
     /// What the network's links lost, duplicated and reordered.
     pub links: LinkCounts,
     /// Messages addressed to a crashed, never-gossiping or not yet started peer.

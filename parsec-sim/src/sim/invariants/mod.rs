@@ -44,6 +44,9 @@ pub enum Invariant {
     Engine,
     /// Two honest peers evaluated one event in one election differently (spec §15.7).
     SameMetaEvent,
+    /// A restarted peer's store lost, repeated or reordered what it had decided, or the
+    /// store failed.
+    Durability,
 }
 
 impl fmt::Display for Invariant {
@@ -57,6 +60,7 @@ impl fmt::Display for Invariant {
             Invariant::Quiet => "quiet honest run",
             Invariant::Engine => "engine error",
             Invariant::SameMetaEvent => "same meta-event at the same event",
+            Invariant::Durability => "durability across restarts",
         };
         f.write_str(name)
     }
