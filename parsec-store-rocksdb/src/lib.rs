@@ -95,37 +95,34 @@ impl<T: Payload + Send + Sync> RocksStore<T> {
     /// process holds it, or the directory is not a database).
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let (opened, receive) = oneshot::channel();
-        let mut store = Self::start(path.as_ref(), move |result| {
+        let store = Self::start(path.as_ref(), move |result| {
             let _ = opened.send(result);
         })?;
-        match receive.await {
-            Ok(Ok(())) => Ok(store),
-            Ok(Err(error)) => {
-                store.stop();
-                Err(error)
-            }
-            Err(_) => {
-                store.stop();
-                Err(worker_gone())
-            }
-        }
+        let outcome = receive.await.ok();
+        store.opened(outcome)
     }
 
     /// [`RocksStore::open`] for a caller outside any async executor (it blocks until the
     /// database is open).
     pub fn open_blocking(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let (opened, receive) = mpsc::sync_channel(1);
-        let mut store = Self::start(path.as_ref(), move |result| {
+        let store = Self::start(path.as_ref(), move |result| {
             let _ = opened.send(result);
         })?;
-        match receive.recv() {
-            Ok(Ok(())) => Ok(store),
-            Ok(Err(error)) => {
-                store.stop();
+        let outcome = receive.recv().ok();
+        store.opened(outcome)
+    }
+
+    /// The store once its worker reported how the open went (`None`: it died first).
+    fn opened(mut self, outcome: Option<Result<(), StoreError>>) -> Result<Self, StoreError> {
+        match outcome {
+            Some(Ok(())) => Ok(self),
+            Some(Err(error)) => {
+                self.stop();
                 Err(error)
             }
-            Err(_) => {
-                store.stop();
+            None => {
+                self.stop();
                 Err(worker_gone())
             }
         }
