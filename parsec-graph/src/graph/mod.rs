@@ -22,9 +22,12 @@
 //! is a function of `anc(E)` alone (it names an index, not a local fork id), so every peer
 //! answers these queries alike; it only ever moves down along a chain.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
+mod prune;
 mod summary;
+
+pub use prune::Pruned;
 
 use summary::{New, Summary};
 
@@ -66,8 +69,10 @@ pub struct EventNode<T> {
     other_parent: Option<EventIndex>,
     self_sync_parent: Option<EventIndex>,
     vote_run: u32,
-    /// Skew-binary jump pointer along the self-chain (`summary`).
+    /// Skew-binary jump pointer along the self-chain (`summary`), and the creator index
+    /// of its target (known even once the target is pruned).
     jump: EventIndex,
+    jump_depth: u64,
     summary: Summary,
 }
 
@@ -167,6 +172,13 @@ pub enum InsertError {
     /// The graph holds `u32::MAX` events or peers already.
     #[error("graph capacity exhausted")]
     Full,
+    /// The event would join a slot of its creator that was pruned (spec §12.5): the
+    /// engine skips such events before they get here.
+    #[error("slot {index} of the creator was pruned")]
+    Pruned {
+        /// The slot's index.
+        index: u64,
+    },
 }
 
 /// A second event in an already occupied slot: `creator` forked at `index`.
@@ -209,17 +221,44 @@ impl Inserted {
 #[derive(Clone, Debug)]
 struct PeerEntry {
     id: PeerId,
-    /// Fork-0 member of each slot, by index.
-    slots: Vec<EventIndex>,
-    /// Further members of forked slots, by index, in insertion order.
+    /// Fork-0 member of each slot from index `slot_base` on (entries may name pruned
+    /// events; [`Graph::get`] tells).
+    slots: VecDeque<EventIndex>,
+    slot_base: u64,
+    /// Further members of forked slots, by index, in insertion order (held ones only).
     extra: BTreeMap<u64, Vec<EventIndex>>,
+    /// The lowest index at which this creator ever forked here (kept after pruning).
+    first_fork: Option<u64>,
+    /// Below this index nothing of the creator is held that is not at or above the
+    /// graph's base (`prune`); 0 while nothing was pruned.
+    floor: u64,
     tip: Option<EventIndex>,
 }
 
+impl PeerEntry {
+    /// The fork-0 member of slot `index`, if the slot exists and was not pruned away.
+    fn slot_member(&self, index: u64) -> Option<EventIndex> {
+        let offset = usize::try_from(index.checked_sub(self.slot_base)?).ok()?;
+        self.slots.get(offset).copied()
+    }
+
+    /// One past the highest occupied slot.
+    fn slot_end(&self) -> u64 {
+        self.slot_base + self.slots.len() as u64
+    }
+}
+
 /// A signed, verified, fork-aware gossip DAG (spec §3).
+///
+/// It may be pruned ([`Graph::prune`]): positions stay dense and keep their meaning, but
+/// events below the base are dropped except for each creator's recent window.
 #[derive(Clone, Debug)]
 pub struct Graph<T> {
-    nodes: Vec<EventNode<T>>,
+    /// The events at positions `base..`, in position order.
+    nodes: VecDeque<EventNode<T>>,
+    base: usize,
+    /// Events below `base` still held (each creator's window; `prune`).
+    below: BTreeMap<EventIndex, EventNode<T>>,
     // Keyed lookups only, never iterated: iteration order cannot leak into results.
     by_hash: DigestMap<EventHash, EventIndex>,
     peers: Vec<PeerEntry>,
@@ -229,7 +268,9 @@ pub struct Graph<T> {
 impl<T> Default for Graph<T> {
     fn default() -> Self {
         Graph {
-            nodes: Vec::new(),
+            nodes: VecDeque::new(),
+            base: 0,
+            below: BTreeMap::new(),
             by_hash: DigestMap::default(),
             peers: Vec::new(),
             peer_by_id: BTreeMap::new(),
@@ -251,8 +292,11 @@ impl<T: Payload> Graph<T> {
         let index = PeerIndex(u32::try_from(self.peers.len()).map_err(|_| InsertError::Full)?);
         self.peers.push(PeerEntry {
             id: peer,
-            slots: Vec::new(),
+            slots: VecDeque::new(),
+            slot_base: 0,
             extra: BTreeMap::new(),
+            first_fork: None,
+            floor: 0,
             tip: None,
         });
         self.peer_by_id.insert(peer, index);
@@ -272,7 +316,7 @@ impl<T: Payload> Graph<T> {
                     .by_hash
                     .get(hash)
                     .ok_or(InsertError::UnknownSelfParent(*hash))?;
-                let node = &self.nodes[parent.get()];
+                let node = self.held(parent);
                 if node.event.creator() != event.creator() {
                     return Err(InsertError::SelfParentByDifferentCreator { parent: *hash });
                 }
@@ -292,13 +336,13 @@ impl<T: Payload> Graph<T> {
                     .by_hash
                     .get(hash)
                     .ok_or(InsertError::UnknownOtherParent(*hash))?;
-                if self.nodes[parent.get()].event.creator() == event.creator() {
+                if self.held(parent).event.creator() == event.creator() {
                     return Err(InsertError::OtherParentBySameCreator { parent: *hash });
                 }
                 Some(parent)
             }
         };
-        let position = EventIndex(u32::try_from(self.nodes.len()).map_err(|_| InsertError::Full)?);
+        let position = EventIndex(u32::try_from(self.len()).map_err(|_| InsertError::Full)?);
         let creator = self.register_peer(*event.creator())?;
         let slot = event.index();
         let entry = &mut self.peers[creator.get()];
@@ -306,31 +350,32 @@ impl<T: Payload> Graph<T> {
         // Index 0 always has a member once a creator's later events exist, and indices are
         // contiguous (each event needs its self-parent), so a slot is either the next one
         // or an occupied one.
-        let (fork_id, fork) = match usize::try_from(slot)
-            .ok()
-            .filter(|&s| s < entry.slots.len())
-        {
-            Some(s) => {
-                let extra = entry.extra.entry(slot).or_default();
-                extra.push(position);
-                let fork_id = u32::try_from(extra.len()).map_err(|_| InsertError::Full)?;
-                let fork = ForkDetected {
-                    creator: entry.id,
-                    index: slot,
-                    first: entry.slots[s],
-                    second: position,
-                };
-                (fork_id, Some(fork))
-            }
-            None => {
-                entry.slots.push(position);
-                (0, None)
-            }
+        // A slot below the pruned range cannot be reached: its self-parent is gone, and the
+        // engine skips events below a creator's floor before they get here.
+        let (fork_id, fork) = if slot < entry.slot_end() {
+            let first = entry
+                .slot_member(slot)
+                .ok_or(InsertError::Pruned { index: slot })?;
+            let extra = entry.extra.entry(slot).or_default();
+            extra.push(position);
+            // Members stay listed after they are pruned, so fork ids are never reused.
+            let fork_id = u32::try_from(extra.len()).map_err(|_| InsertError::Full)?;
+            entry.first_fork = Some(entry.first_fork.map_or(slot, |f| f.min(slot)));
+            let fork = ForkDetected {
+                creator: entry.id,
+                index: slot,
+                first,
+                second: position,
+            };
+            (fork_id, Some(fork))
+        } else {
+            entry.slots.push_back(position);
+            (0, None)
         };
-        let is_new_tip = match entry.tip {
-            None => true,
-            Some(tip) => slot >= self.nodes[tip.get()].event.index(),
-        };
+        let old_tip = entry.tip;
+        let tip_index = old_tip.map(|tip| self.held(tip).event.index());
+        let entry = &mut self.peers[creator.get()];
+        let is_new_tip = tip_index.is_none_or(|t| slot >= t);
         if is_new_tip {
             entry.tip = Some(position);
         }
@@ -345,9 +390,9 @@ impl<T: Payload> Graph<T> {
                 self_parent,
             },
         );
-        let jump = self.jump_for(self_parent, position);
+        let (jump, jump_depth) = self.jump_for(self_parent, position, slot);
         let self_sync_parent = self_parent.and_then(|p| {
-            let parent = &self.nodes[p.get()];
+            let parent = self.held(p);
             if parent.kind.is_sync() {
                 Some(p)
             } else {
@@ -355,12 +400,12 @@ impl<T: Payload> Graph<T> {
             }
         });
         let vote_run = match (event.cause().kind(), self_parent) {
-            (CauseKind::Observation, Some(p)) => self.nodes[p.get()].vote_run.saturating_add(1),
+            (CauseKind::Observation, Some(p)) => self.held(p).vote_run.saturating_add(1),
             (CauseKind::Observation, None) => 1,
             _ => 0,
         };
         self.by_hash.insert(*event.hash(), position);
-        self.nodes.push(EventNode {
+        self.nodes.push_back(EventNode {
             kind: event.cause().kind(),
             event,
             index: position,
@@ -371,6 +416,7 @@ impl<T: Payload> Graph<T> {
             self_sync_parent,
             vote_run,
             jump,
+            jump_depth,
             summary,
         });
         Ok(Inserted::New {
@@ -381,27 +427,48 @@ impl<T: Payload> Graph<T> {
 }
 
 impl<T> Graph<T> {
-    /// Number of events.
+    /// Number of events ever inserted: the next event's position. Pruned events count.
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.base + self.nodes.len()
     }
 
-    /// Whether the graph holds no event.
+    /// Whether no event was ever inserted.
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.len() == 0
+    }
+
+    /// Number of events held in memory (all of them unless pruned).
+    pub fn held_len(&self) -> usize {
+        self.nodes.len() + self.below.len()
     }
 
     /// The event at `index`.
     ///
     /// # Panics
-    /// If `index` did not come from this graph.
+    /// If `index` did not come from this graph, or names an event pruned since.
     pub fn node(&self, index: EventIndex) -> &EventNode<T> {
-        &self.nodes[index.get()]
+        self.held(index)
     }
 
-    /// The event at `index`, if any.
+    /// The event at `index`, if it is held (inserted, and not pruned).
     pub fn get(&self, index: EventIndex) -> Option<&EventNode<T>> {
-        self.nodes.get(index.get())
+        match index.get().checked_sub(self.base) {
+            Some(offset) => self.nodes.get(offset),
+            None => self.below.get(&index),
+        }
+    }
+
+    /// Whether the event at `index` is held.
+    pub fn holds(&self, index: EventIndex) -> bool {
+        self.get(index).is_some()
+    }
+
+    /// The node at a position the graph's own structure names as held.
+    fn held(&self, index: EventIndex) -> &EventNode<T> {
+        match self.get(index) {
+            Some(node) => node,
+            None => panic!("event {index:?} is not held by this graph"),
+        }
     }
 
     /// The position of the event with this hash.
@@ -414,14 +481,18 @@ impl<T> Graph<T> {
         self.by_hash.contains_key(hash)
     }
 
-    /// All events in insertion (topological) order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &EventNode<T>> + ExactSizeIterator {
-        self.nodes.iter()
+    /// All events held, in insertion (topological) order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &EventNode<T>> {
+        self.below.values().chain(self.nodes.iter())
     }
 
-    /// Events inserted at or after `from`, in insertion order.
+    /// Events held that were inserted at or after `from`, in insertion order.
     pub fn iter_from(&self, from: EventIndex) -> impl Iterator<Item = &EventNode<T>> {
-        self.nodes.iter().skip(from.get())
+        let skip = from.get().saturating_sub(self.base);
+        self.below
+            .range(from..)
+            .map(|(_, node)| node)
+            .chain(self.nodes.iter().skip(skip))
     }
 
     /// Number of peers known (creators seen plus registered peers).
@@ -455,26 +526,25 @@ impl<T> Graph<T> {
         self.peers.get(peer.get()).and_then(|entry| entry.tip)
     }
 
-    /// The members of `peer`'s slot `index`, in insertion order (two or more: a fork).
+    /// The held members of `peer`'s slot `index`, in insertion order (two or more: a fork).
     pub fn slot(&self, peer: PeerIndex, index: u64) -> Vec<EventIndex> {
         let Some(entry) = self.peers.get(peer.get()) else {
             return Vec::new();
         };
-        let Some(&first) = usize::try_from(index).ok().and_then(|i| entry.slots.get(i)) else {
-            return Vec::new();
-        };
-        let mut members = vec![first];
-        if let Some(extra) = entry.extra.get(&index) {
-            members.extend_from_slice(extra);
-        }
-        members
+        let first = entry.slot_member(index);
+        let extra = entry.extra.get(&index).into_iter().flatten().copied();
+        first
+            .into_iter()
+            .chain(extra)
+            .filter(|&member| self.holds(member))
+            .collect()
     }
 
-    /// Whether `peer` has ever forked in this graph.
+    /// Whether `peer` has ever forked in this graph (pruning does not forget it).
     pub fn has_forked(&self, peer: PeerIndex) -> bool {
         self.peers
             .get(peer.get())
-            .is_some_and(|entry| !entry.extra.is_empty())
+            .is_some_and(|entry| entry.first_fork.is_some())
     }
 
     /// Whether `peer`'s slot `index` holds two or more events here.
@@ -484,7 +554,7 @@ impl<T> Graph<T> {
             .is_some_and(|entry| entry.extra.contains_key(&index))
     }
 
-    /// The indices at which `peer` forked, ascending.
+    /// The indices at which `peer` forked, ascending (those not pruned away entirely).
     pub fn forked_slots(&self, peer: PeerIndex) -> impl Iterator<Item = u64> + '_ {
         self.peers
             .get(peer.get())
@@ -494,12 +564,12 @@ impl<T> Graph<T> {
 
     /// `last_X[peer]`: the highest index of `peer`'s events in `anc(X)`.
     pub fn last_ancestor(&self, x: EventIndex, peer: PeerIndex) -> Option<u64> {
-        self.nodes[x.get()].summary.last(peer.0)
+        self.held(x).summary.last(peer.0)
     }
 
     /// Every defined `last_X[p]`, in local-number order.
     pub fn last_ancestors(&self, x: EventIndex) -> impl Iterator<Item = (PeerIndex, u64)> + '_ {
-        self.nodes[x.get()]
+        self.held(x)
             .summary
             .last
             .iter()
@@ -513,28 +583,28 @@ impl<T> Graph<T> {
     /// `anc(X)` (module docs: compaction above a fork). O(1) for a creator that never
     /// forked, O(log n) for one that did.
     pub fn is_descendant_of(&self, x: EventIndex, y: EventIndex) -> bool {
-        x == y || self.reaches(&self.nodes[x.get()].summary, y)
+        x == y || self.reaches(&self.held(x).summary, y)
     }
 
     /// Whether `anc(X)` holds two events of any one creator with the same index.
     pub fn has_forks_in_ancestry(&self, x: EventIndex) -> bool {
-        self.nodes[x.get()].summary.floors().next().is_some()
+        self.held(x).summary.floors().next().is_some()
     }
 
     /// Whether `anc(X)` holds two events of `peer` with the same index.
     pub fn descends_from_fork_of(&self, x: EventIndex, peer: PeerIndex) -> bool {
-        self.nodes[x.get()].summary.forked_on(peer.0)
+        self.held(x).summary.forked_on(peer.0)
     }
 
     /// `peer`'s floor in `anc(X)`: the lowest index at which `anc(X)` holds two of its
     /// events, if any (module docs).
     pub fn fork_floor(&self, x: EventIndex, peer: PeerIndex) -> Option<u64> {
-        self.nodes[x.get()].summary.floor(peer.0)
+        self.held(x).summary.floor(peer.0)
     }
 
     /// Every creator `X` descends from a fork of, with its floor, by local number.
     pub fn fork_floors(&self, x: EventIndex) -> impl Iterator<Item = (PeerIndex, u64)> + '_ {
-        self.nodes[x.get()]
+        self.held(x)
             .summary
             .floors()
             .map(|(c, f)| (PeerIndex(c), f))
@@ -542,19 +612,19 @@ impl<T> Graph<T> {
 
     /// `sees(X, Y)`: `X ⪰ Y` and `X` does not descend from a fork of `Y`'s creator (spec §3.4).
     pub fn sees(&self, x: EventIndex, y: EventIndex) -> bool {
-        let summary = &self.nodes[x.get()].summary;
-        !summary.forked_on(self.nodes[y.get()].creator.0) && self.reaches(summary, y)
+        let summary = &self.held(x).summary;
+        !summary.forked_on(self.held(y).creator.0) && self.reaches(summary, y)
     }
 
     /// The event of `peer` at `index` in `anc(X)`, when exactly one is there (and it lies
     /// below `peer`'s floor, if `X` descends from a fork of `peer`).
     pub fn ancestor_at(&self, x: EventIndex, peer: PeerIndex, index: u64) -> Option<EventIndex> {
-        self.reached_at(&self.nodes[x.get()].summary, peer.0, index)
+        self.reached_at(&self.held(x).summary, peer.0, index)
     }
 
     /// The event of `peer` at `last_X[peer]`, unless `X` descends from a fork of `peer`.
     pub fn latest_ancestor(&self, x: EventIndex, peer: PeerIndex) -> Option<EventIndex> {
-        let summary = &self.nodes[x.get()].summary;
+        let summary = &self.held(x).summary;
         if summary.forked_on(peer.0) {
             return None;
         }
@@ -623,14 +693,15 @@ impl<T> Graph<T> {
     /// would cost every sync all of its forks).
     pub fn events_to_send(&self, recipient: &PeerId) -> Vec<EventIndex> {
         let Some(tip) = self.peer_index(recipient).and_then(|p| self.tip(p)) else {
-            return (0..self.nodes.len() as u32).map(EventIndex).collect();
+            return self.iter().map(|node| node.index).collect();
         };
-        let known = &self.nodes[tip.get()].summary;
+        let known = &self.held(tip).summary;
         let mut out = Vec::new();
         for (p, entry) in self.peers.iter().enumerate() {
             let p = p as u32;
             let first_unknown = known.last(p).map_or(0, |last| last + 1);
-            let start = usize::try_from(first_unknown).unwrap_or(usize::MAX);
+            let skip = first_unknown.saturating_sub(entry.slot_base);
+            let start = usize::try_from(skip).unwrap_or(usize::MAX);
             out.extend(entry.slots.iter().skip(start).copied());
             for (&slot, extra) in entry.extra.iter() {
                 if slot >= first_unknown {
@@ -639,15 +710,17 @@ impl<T> Graph<T> {
                     // Fork evidence below what it knows: it may hold only one side. Send
                     // the members its tip's ancestry lacks, so that a forked slot costs
                     // each sync nothing once it holds all of it.
-                    let first = usize::try_from(slot).ok().and_then(|s| entry.slots.get(s));
-                    for &member in first.into_iter().chain(extra.iter()) {
-                        if !self.reaches(known, member) {
+                    let first = entry.slot_member(slot);
+                    for member in first.into_iter().chain(extra.iter().copied()) {
+                        if self.holds(member) && !self.reaches(known, member) {
                             out.push(member);
                         }
                     }
                 }
             }
         }
+        // What was pruned cannot be sent from memory (catch-up from the store serves it).
+        out.retain(|&at| self.holds(at));
         out.sort_unstable();
         out
     }

@@ -89,36 +89,44 @@ pub(super) struct New {
 }
 
 impl<T> Graph<T> {
-    /// The skew-binary jump pointer of a new event whose self-parent is `parent` (Myers'
-    /// random-access lists): with one pointer per event, a self-ancestor at any index is
-    /// found in O(log n) steps.
-    pub(super) fn jump_for(&self, parent: Option<EventIndex>, own: EventIndex) -> EventIndex {
+    /// The skew-binary jump pointer of a new event at creator index `own_index` whose
+    /// self-parent is `parent` (Myers' random-access lists), with its target's index: with
+    /// one pointer per event, a self-ancestor at any index is found in O(log n) steps.
+    /// Where the pointer to extend was pruned the chain starts over from the parent; that
+    /// costs steps, never correctness.
+    pub(super) fn jump_for(
+        &self,
+        parent: Option<EventIndex>,
+        own: EventIndex,
+        own_index: u64,
+    ) -> (EventIndex, u64) {
         let Some(p) = parent else {
-            return own;
+            return (own, own_index);
         };
-        let depth = |e: EventIndex| self.nodes[e.get()].event.index();
-        let j1 = self.nodes[p.get()].jump;
-        let j2 = self.nodes[j1.get()].jump;
-        if depth(p) - depth(j1) == depth(j1) - depth(j2) {
-            j2
-        } else {
-            p
+        let parent = self.held(p);
+        let (j1, d1) = (parent.jump, parent.jump_depth);
+        let d0 = parent.event.index();
+        match self.get(j1) {
+            Some(j) if d0 - d1 == d1 - j.jump_depth => (j.jump, j.jump_depth),
+            _ => (p, d0),
         }
     }
 
-    /// `v`'s self-ancestor (or `v`) at `index`, if `index` is at most `v`'s.
+    /// `v`'s self-ancestor (or `v`) at `index`, if `index` is at most `v`'s and that
+    /// self-ancestor is held. A walk that meets a pruned event stops with `None`: the
+    /// event sought then lies below the graph's base, and below its creator's floor.
     pub fn self_ancestor_at(&self, mut v: EventIndex, index: u64) -> Option<EventIndex> {
-        let depth = |e: EventIndex| self.nodes[e.get()].event.index();
-        if depth(v) < index {
+        let mut node = self.get(v)?;
+        if node.event.index() < index {
             return None;
         }
-        while depth(v) > index {
-            let node = &self.nodes[v.get()];
-            v = if depth(node.jump) >= index {
+        while node.event.index() > index {
+            v = if node.jump_depth >= index {
                 node.jump
             } else {
                 node.self_parent?
             };
+            node = self.get(v)?;
         }
         Some(v)
     }
@@ -129,14 +137,18 @@ impl<T> Graph<T> {
         if let Some(fork) = summary.fork(creator) {
             return Some(fork.top);
         }
-        let last = usize::try_from(summary.last(creator)?).ok()?;
-        self.peers.get(creator as usize)?.slots.get(last).copied()
+        let member = self.peers.get(creator as usize)?.slot_member(summary.last(creator)?)?;
+        self.holds(member).then_some(member)
     }
 
     /// Whether the ancestry with this summary reaches `y` (spec §3.3, with the compaction
     /// above a floor).
     pub(super) fn reaches(&self, summary: &Summary, y: EventIndex) -> bool {
-        let target = &self.nodes[y.get()];
+        let Some(target) = self.get(y) else {
+            // Callers ask about held events only (the pruning rule keeps what they name).
+            debug_assert!(false, "ancestry query about pruned event {y:?}");
+            return false;
+        };
         let (creator, index) = (target.creator.0, target.event.index());
         if summary.last(creator).is_none_or(|last| last < index) {
             return false;
@@ -162,8 +174,8 @@ impl<T> Graph<T> {
         }
         match summary.fork(creator) {
             None => {
-                let i = usize::try_from(index).ok()?;
-                self.peers.get(creator as usize)?.slots.get(i).copied()
+                let member = self.peers.get(creator as usize)?.slot_member(index)?;
+                self.holds(member).then_some(member)
             }
             Some(fork) => {
                 if fork.floor.is_some_and(|floor| index >= floor) {
@@ -191,17 +203,21 @@ impl<T> Graph<T> {
             }
         };
         let b_index = match b {
-            Chain::Old(b) => self.nodes[b.get()].event.index(),
+            Chain::Old(b) => self.held(b).event.index(),
             Chain::New(new) => new.index,
         };
-        let top = self.nodes[a.get()].event.index().min(b_index);
+        let a_node = self.held(a);
+        let top = a_node.event.index().min(b_index);
         let agree = |index: u64| self.self_ancestor_at(a, index) == at_b(index);
         if agree(top) {
             return None;
         }
-        // Index 0 always agrees (a creator has one possible Initial event): the first
-        // disagreement is above it.
-        let (mut lo, mut hi) = (0, top);
+        // Below the creator's first fork every slot has one member, so any two chains
+        // agree there (index 0 too: a creator has one possible Initial event). Starting
+        // the search there also keeps it out of pruned history: a creator's floor never
+        // rises above its first fork.
+        let first_fork = self.peers[a_node.creator.get()].first_fork.unwrap_or(0);
+        let (mut lo, mut hi) = (first_fork.saturating_sub(1).min(top), top);
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
             if agree(mid) {
@@ -216,7 +232,7 @@ impl<T> Graph<T> {
     /// The summary of the new event `new` with these parents.
     pub(super) fn merge_summary(&self, parents: [Option<EventIndex>; 2], new: New) -> Summary {
         let peer_count = self.peers.len();
-        let summaries = parents.map(|p| p.map(|p| &self.nodes[p.get()].summary));
+        let summaries = parents.map(|p| p.map(|p| &self.held(p).summary));
         let mut last = vec![0u64; peer_count].into_boxed_slice();
         for parent in summaries.iter().flatten() {
             for (mine, theirs) in last.iter_mut().zip(parent.last.iter()) {
@@ -254,7 +270,7 @@ impl<T> Graph<T> {
 
     /// The fork entry of creator `c` for the new event.
     fn merge_fork(&self, summaries: &[Option<&Summary>; 2], c: u32, new: New) -> CreatorFork {
-        let index = |e: EventIndex| self.nodes[e.get()].event.index();
+        let index = |e: EventIndex| self.held(e).event.index();
         let mut floor: Option<u64> = summaries.iter().flatten().filter_map(|s| s.floor(c)).min();
         let lower = |floor: &mut Option<u64>, d: Option<u64>| {
             if let Some(d) = d {
