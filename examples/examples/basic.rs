@@ -53,6 +53,13 @@ struct Cli {
     /// `.svg` when Graphviz `dot` is installed).
     #[arg(long, value_name = "DIR")]
     dump_graphs: Option<PathBuf>,
+    /// Prune memory, keeping this many of each creator's latest events beyond what
+    /// consensus still reads (0: keep every event, the engine's default).
+    #[arg(long, default_value_t = 0)]
+    pruning_window: u64,
+    /// Keep each peer's store (the simulated disk, held in this process's memory).
+    #[arg(long)]
+    keep_stores: bool,
     /// Print the summary only.
     #[arg(long)]
     quiet: bool,
@@ -113,7 +120,10 @@ fn print_summary(params: &Params, summary: &Summary) {
         summary.messages, summary.events_sent, summary.dropped
     );
     println!("events created:          {}", summary.events_created);
-    println!("largest graph:           {} events", summary.largest_graph);
+    println!(
+        "largest graph:           {} events ({} at most held in memory)",
+        summary.largest_graph, summary.most_held
+    );
     println!(
         "wall time:               {:.3} s",
         summary.elapsed.as_secs_f64()
@@ -142,6 +152,8 @@ fn run_cli(cli: Cli) -> Result<()> {
         },
         faulty: cli.faulty,
         max_rounds: cli.max_rounds,
+        pruning_window: (cli.pruning_window > 0).then_some(cli.pruning_window),
+        keep_stores: cli.keep_stores,
     };
     params.validate()?;
     let mut dumper = match &cli.dump_graphs {

@@ -97,6 +97,11 @@ pub struct Params {
     pub faulty: usize,
     /// Rounds after which the run fails if not every block is decided everywhere.
     pub max_rounds: usize,
+    /// Every engine's [`Config::pruning_window`] (`None`: keep every event in memory).
+    pub pruning_window: Option<u64>,
+    /// Whether each peer keeps a store (the simulated disk, in this process's memory:
+    /// it holds every event). Off by default, so that memory figures are the engines'.
+    pub keep_stores: bool,
 }
 
 impl Default for Params {
@@ -111,6 +116,8 @@ impl Default for Params {
             consensus_mode: ConsensusMode::Supermajority,
             faulty: 0,
             max_rounds: 1000,
+            pruning_window: None,
+            keep_stores: false,
         }
     }
 }
@@ -181,8 +188,10 @@ pub struct Summary {
     pub events_sent: u64,
     /// Events created, summed over the honest peers' own chains.
     pub events_created: u64,
-    /// The largest gossip graph held by a peer at the end, in events.
+    /// The largest gossip graph of a peer at the end, in events inserted.
     pub largest_graph: usize,
+    /// The most events any peer held in memory after any round (pruning drops the rest).
+    pub most_held: usize,
     /// Wall time of the run (set-up included).
     pub elapsed: Duration,
 }
@@ -335,6 +344,7 @@ pub fn run_with(params: &Params, on_round: &mut dyn OnRound) -> Result<Summary> 
     let start = Instant::now();
     let mut sim = Simulation::new(params)?;
     let mut rounds = 0;
+    let mut most_held = 0;
     while !sim.done() {
         if rounds == params.max_rounds {
             bail!(
@@ -344,6 +354,12 @@ pub fn run_with(params: &Params, on_round: &mut dyn OnRound) -> Result<Summary> 
         }
         rounds += 1;
         sim.play_round()?;
+        let net = &sim.net;
+        let held = (0..net.len())
+            .filter(|&i| net.is_running(i))
+            .map(|i| net.engine(i).graph().held_len())
+            .max();
+        most_held = most_held.max(held.unwrap_or(0));
         on_round.on_round(&Round {
             number: rounds,
             params,
@@ -378,6 +394,7 @@ pub fn run_with(params: &Params, on_round: &mut dyn OnRound) -> Result<Summary> 
         events_sent: net.nodes().iter().map(|p| p.events_sent()).sum(),
         events_created,
         largest_graph,
+        most_held,
         elapsed: start.elapsed(),
     })
 }
@@ -412,7 +429,8 @@ impl<'p> Simulation<'p> {
             .map(|i| peer_key(params.seed, i))
             .collect();
         let group = keys.iter().map(SecretKey::peer_id).collect();
-        let config = Config::new(group, params.consensus_mode);
+        let mut config = Config::new(group, params.consensus_mode);
+        config.pruning_window = params.pruning_window;
         let width = params.events.saturating_sub(1).to_string().len().max(2);
         let payload_names: Vec<String> = (0..params.events)
             .map(|i| format!("ev{i:0width$}"))
@@ -432,6 +450,7 @@ impl<'p> Simulation<'p> {
             .config(config)
             .seed(params.seed)
             .not_started(honest..params.peers)
+            .stores(params.keep_stores)
             .build()
             .context("starting the peers")?;
         let peers = (0..params.peers)

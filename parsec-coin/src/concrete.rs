@@ -130,6 +130,12 @@ impl CommonCoin for ConcreteCoin {
         agreement_digest("concrete", &[])
     }
 
+    /// Its state belongs to one election and names only events that election evaluated,
+    /// none below its restart point; it is reset before a later election reads it.
+    fn oldest_event(&self) -> Option<EventIndex> {
+        None
+    }
+
     fn value<T>(&mut self, id: &CoinId, ctx: &CoinContext<'_, T>) -> Option<bool> {
         self.enter(id.election);
         let slot = ctx.info.voters.iter().position(|v| *v == id.candidate)?;

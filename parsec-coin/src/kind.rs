@@ -160,6 +160,10 @@ impl CommonCoin for Coin {
     fn on_evaluated<T>(&mut self, past_flip: &[Option<u32>], ctx: &CoinContext<'_, T>) {
         each!(self, c => c.on_evaluated(past_flip, ctx))
     }
+
+    fn oldest_event(&self) -> Option<parsec_graph::EventIndex> {
+        each!(self, c => c.oldest_event())
+    }
 }
 
 #[cfg(test)]

@@ -146,4 +146,12 @@ pub trait CommonCoin {
     fn on_evaluated<T>(&mut self, past_flip: &[Option<u32>], ctx: &CoinContext<'_, T>) {
         let _ = (past_flip, ctx);
     }
+
+    /// The earliest graph position the coin may still read (an event it holds data of),
+    /// or `None` when it holds none below the current election's restart point. The
+    /// engine prunes the graph no higher than this (spec §12.3). The default, position 0,
+    /// keeps everything: a coin that does not say what it needs is never pruned under.
+    fn oldest_event(&self) -> Option<EventIndex> {
+        Some(EventIndex::from(0))
+    }
 }

@@ -17,6 +17,10 @@ impl CommonCoin for ParityCoin {
     fn value<T>(&mut self, id: &CoinId, _ctx: &CoinContext<'_, T>) -> Option<bool> {
         Some(id.round.is_multiple_of(2))
     }
+
+    fn oldest_event(&self) -> Option<parsec_graph::EventIndex> {
+        None
+    }
 }
 
 #[cfg(test)]

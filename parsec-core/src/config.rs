@@ -76,7 +76,20 @@ pub struct Config {
     pub max_future_bytes_per_peer: usize,
     /// Bytes of the events held in total (local).
     pub max_future_bytes_total: usize,
+    /// Memory pruning (spec §12; local, invisible to consensus): after each decision the
+    /// graph drops what no later computation reads, keeping for each creator its
+    /// `pruning_window` highest indices (full events, for syncs from memory). `None`, the
+    /// default, keeps every event in memory.
+    ///
+    /// Off by default because pruned events are not yet served from the store: a peer
+    /// that lags by more than the window behind some creator (back from an outage, or
+    /// across a long partition) can then be caught up only by a member that did not
+    /// prune. [`SUGGESTED_PRUNING_WINDOW`] suits live peers.
+    pub pruning_window: Option<u64>,
 }
+
+/// A [`Config::pruning_window`] well above the lag of live peers.
+pub const SUGGESTED_PRUNING_WINDOW: u64 = 256;
 
 impl Config {
     /// A configuration with default limits for `genesis_group`.
@@ -95,6 +108,7 @@ impl Config {
             max_future_events_total: 65_536,
             max_future_bytes_per_peer: 4 << 20,
             max_future_bytes_total: 16 << 20,
+            pruning_window: None,
         }
     }
 
@@ -131,6 +145,9 @@ impl Config {
         }
         if self.max_vote_run == 0 {
             return Err(ConfigError::ZeroVoteRun);
+        }
+        if self.pruning_window == Some(0) {
+            return Err(ConfigError::ZeroPruningWindow);
         }
         if self.max_future_events_per_peer == 0
             || self.max_future_events_total < self.max_future_events_per_peer

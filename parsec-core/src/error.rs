@@ -97,6 +97,9 @@ pub enum ConfigError {
     /// `max_vote_run` is zero.
     #[error("max_vote_run is zero")]
     ZeroVoteRun,
+    /// `pruning_window` is `Some(0)` (a creator's latest event must stay in memory).
+    #[error("pruning_window is zero (use None to keep every event in memory)")]
+    ZeroPruningWindow,
     /// `max_future_events_per_peer` is zero or above `max_future_events_total`.
     #[error(
         "max_future_events_per_peer ({per_peer}) must be positive and at most \
@@ -185,6 +188,9 @@ pub enum FaultKind {
     },
     /// A held event was dropped because the future buffer was full.
     BufferOverflow,
+    /// An event whose self-parent we pruned (spec §12.5): it can never be inserted here,
+    /// so it is dropped. Not malice: the sender lags behind our memory window.
+    ParentUnavailable,
     /// The last event of a request or response is not the sync event it must be.
     InvalidMessage,
     /// Coin data an event carried was ignored (a threshold share that does not verify, or

@@ -95,7 +95,7 @@ pub mod store;
 pub mod sync;
 
 pub use block::Block;
-pub use config::Config;
+pub use config::{Config, SUGGESTED_PRUNING_WINDOW};
 pub use engine::{Outgoing, Parsec, Restore, RestoreError, Restored, Step};
 pub use error::{ConfigError, Error, Fault, FaultKind, NotPermitted};
 pub use parsec_coin::{
@@ -112,7 +112,7 @@ pub use parsec_graph::{
 };
 pub use parsec_meta_election::{CoinStats, ElectionError, MetaDigest};
 pub use peers::{PeerFlags, PeerState};
-pub use status::{PendingVote, Status};
+pub use status::{Memory, PendingVote, Status};
 pub use store::{Loaded, MemStore, Store, StoreError, StoreHeader, StoreOp};
 
 /// Hooks for simulations, replays and tests (feature `testing`): not for production use.

@@ -36,6 +36,26 @@ pub struct Status {
     pub coin: CoinKind,
     /// How often the elections needed the coin so far (every election since genesis).
     pub coin_stats: CoinStats,
+    /// What the engine holds in memory (spec §12.7).
+    pub memory: Memory,
+}
+
+/// What the engine holds in memory, and what keeps it from pruning more (spec §12.7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Memory {
+    /// Events ever inserted into the graph (the store holds all of them).
+    pub events_inserted: u64,
+    /// Events held in memory: full events, each with its ancestry summary. Pruning keeps
+    /// no stubs: what it keeps, a sync may send.
+    pub events_held: u64,
+    /// Meta-event slots held (one per position since the current election's restart).
+    pub meta_events_held: u64,
+    /// The graph's base: every event from this position on is held.
+    pub base: u64,
+    /// The oldest undecided vote: its position and how many elections have decided since
+    /// it was registered. It pins the base: nothing from it on is pruned.
+    pub oldest_undecided: Option<(u64, u64)>,
 }
 
 /// One undecided key.

@@ -151,7 +151,8 @@ pub fn request_answered<T>(
     } else {
         node.self_sync_parent()?
     };
-    let request = graph.node(sync);
+    // A long chain of votes can put the nearest sync self-ancestor below what we hold.
+    let request = graph.get(sync)?;
     let Cause::Request { other_parent, .. } = request.event().cause() else {
         return None;
     };

@@ -97,6 +97,9 @@ impl<C: CommonCoin> CommonCoin for Counted<C> {
     fn on_evaluated<T>(&mut self, past_flip: &[Option<u32>], ctx: &CoinContext<'_, T>) {
         self.inner.on_evaluated(past_flip, ctx);
     }
+    fn oldest_event(&self) -> Option<parsec_graph::EventIndex> {
+        self.inner.oldest_event()
+    }
 }
 
 impl Params {

@@ -401,6 +401,18 @@ impl CommonCoin for ThresholdCoin {
         }
     }
 
+    /// Shares of coins still of interest (this election's or a later one's) may be
+    /// carried by events older than the election's restart point.
+    fn oldest_event(&self) -> Option<EventIndex> {
+        let unverified = self.unverified.values().flatten().map(|c| c.event);
+        let valid = self
+            .valid
+            .values()
+            .flat_map(|holders| holders.values())
+            .flat_map(|(events, _)| events.iter().copied());
+        unverified.chain(valid).min()
+    }
+
     fn on_inserted<T>(&mut self, ctx: &CoinContext<'_, T>) {
         let node = ctx.graph.node(ctx.at);
         let event = node.event();

@@ -29,6 +29,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             // it is not to blame.
             step.fault(fault.creator, None, FaultKind::CoinShare(fault.kind));
         }
+        let decisions = !decided.decided.is_empty();
         for group in decided.decided {
             self.apply_group(step, group);
             if self.removed {
@@ -36,7 +37,28 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
                 return Ok(());
             }
         }
+        // The restart point moves at decisions; the windows move with every event.
+        if decisions
+            || self
+                .config
+                .pruning_window
+                .is_some_and(|w| (index.get() as u64 + 1).is_multiple_of(w))
+        {
+            self.prune();
+        }
         Ok(())
+    }
+
+    /// Drops from memory what no later computation reads (spec §12.3): the restart point
+    /// only moves at a decision. Invisible to consensus (`parsec-graph`'s `prune`).
+    pub(super) fn prune(&mut self) {
+        let Some(window) = self.config.pruning_window else {
+            return;
+        };
+        self.elections.prune();
+        let keep_from = self.elections.oldest_needed();
+        let pruned = self.graph.prune(keep_from, window);
+        tracing::trace!(dropped = pruned.dropped, held = pruned.held, "pruned");
     }
 
     /// Turns a decided group into blocks, numbered on from the last block, and applies its

@@ -35,7 +35,7 @@ use crate::config::Config;
 use crate::error::{ConfigError, Error, Fault, FaultKind, NotPermitted};
 use crate::future::FutureBuffer;
 use crate::peers::{PeerFlags, PeerState};
-use crate::status::{self, PendingVote, Status};
+use crate::status::{self, Memory, PendingVote, Status};
 use crate::store::{StoreHeader, StoreOp};
 use crate::sync::{self, Answered, Reply, SyncKind, SyncMemory};
 
@@ -626,6 +626,16 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             removed: self.removed,
             coin: self.config.coin,
             coin_stats: self.elections.coin_stats(),
+            memory: Memory {
+                events_inserted: self.graph.len() as u64,
+                events_held: self.graph.held_len() as u64,
+                meta_events_held: self.elections.held_meta_events() as u64,
+                base: self.graph.base().get() as u64,
+                oldest_undecided: self
+                    .elections
+                    .oldest_undecided()
+                    .map(|(at, age)| (at.get() as u64, age)),
+            },
         }
     }
 

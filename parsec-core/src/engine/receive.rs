@@ -54,12 +54,19 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     ) -> Result<bool, Error> {
         for packed in events {
             let creator = packed.content.creator;
+            let index = packed.content.index;
             let Ok(prepared) = packed.prepare() else {
                 step.fault(sender, Some(creator), FaultKind::MalformedMessage);
                 return Ok(false);
             };
             let hash = *prepared.hash();
             if self.graph.contains(&hash) || self.held.contains(&hash) {
+                continue;
+            }
+            // Below the creator's pruning floor an unknown event is history we dropped,
+            // or a fork of it, which no longer matters (spec §12.5): skipped unverified.
+            // Our own pruned events come back this way too, and prove no lost state.
+            if self.below_pruning_floor(&creator, index) {
                 continue;
             }
             let event = match prepared.verify_with(&self.config.event_limits, &mut self.keys) {
@@ -96,6 +103,13 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         Ok(true)
     }
 
+    /// Whether `creator`'s events at `index` were pruned here (spec §12.5).
+    fn below_pruning_floor(&self, creator: &PeerId, index: u64) -> bool {
+        self.graph
+            .peer_index(creator)
+            .is_some_and(|p| index < self.graph.pruning_floor(p))
+    }
+
     pub(super) fn is_permitted(&self, creator: &PeerId) -> bool {
         *creator == self.our_id || self.flags(creator).contains(PeerFlags::SEND)
     }
@@ -121,6 +135,16 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             .filter(|parent| !self.graph.contains(parent))
             .copied()
             .collect();
+        if let Some(self_parent) = event.cause().self_parent()
+            && missing.contains(self_parent)
+            && !self.held.contains(self_parent)
+            && self.below_pruning_floor(event.creator(), event.index().saturating_sub(1))
+        {
+            // Its self-parent was pruned (the next one up is always held): waiting for
+            // it would only fill the buffer.
+            step.fault(sender, Some(*event.creator()), FaultKind::ParentUnavailable);
+            return Ok(Placed::Held);
+        }
         if !self.is_permitted(event.creator()) {
             self.hold(step, sender, event, missing);
             return Ok(Placed::Held);

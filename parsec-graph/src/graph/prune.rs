@@ -62,7 +62,10 @@ impl<T> Graph<T> {
             .peers
             .iter()
             .map(|entry| {
-                let top = entry.tip.and_then(|tip| self.get(tip)).map_or(0, |n| n.event.index());
+                let top = entry
+                    .tip
+                    .and_then(|tip| self.get(tip))
+                    .map_or(0, |n| n.event.index());
                 let recent = top.saturating_sub(window - 1);
                 entry.first_fork.map_or(recent, |fork| recent.min(fork))
             })

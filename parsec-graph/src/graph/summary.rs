@@ -137,7 +137,10 @@ impl<T> Graph<T> {
         if let Some(fork) = summary.fork(creator) {
             return Some(fork.top);
         }
-        let member = self.peers.get(creator as usize)?.slot_member(summary.last(creator)?)?;
+        let member = self
+            .peers
+            .get(creator as usize)?
+            .slot_member(summary.last(creator)?)?;
         self.holds(member).then_some(member)
     }
 

@@ -151,7 +151,7 @@ impl<C: CommonCoin> Elections<C> {
             tally.ready.retain(|key| !self.decided[*key as usize]);
         }
         let decided = &self.decided;
-        for meta in self.meta[self.cleared..].iter_mut().flatten() {
+        for meta in self.meta.range_mut(self.cleared, usize::MAX).flatten() {
             meta.content.retain(|&key| !decided[key as usize]);
         }
         let keys: Vec<ObservationKey> = entries.iter().map(|entry| entry.key).collect();

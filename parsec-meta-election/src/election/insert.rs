@@ -79,6 +79,7 @@ impl<C: CommonCoin> Elections<C> {
             index: node.creator_index(),
             key,
             decided: false,
+            since: self.election,
         });
         let creator = node.creator().get();
         if self.by_creator.len() <= creator {

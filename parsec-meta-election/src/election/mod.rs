@@ -79,6 +79,7 @@ mod decide;
 mod digest;
 mod insert;
 mod lists;
+mod metas;
 mod observer;
 mod restart;
 mod step;
@@ -98,6 +99,7 @@ use crate::metavote::{MetaVote, Thresholds};
 pub use crate::voters::VoterSet;
 use content::Tally;
 pub use digest::MetaDigest;
+use metas::Metas;
 pub use step::{DecidedGroup, DecidedKey, ElectionStep, MembershipChange, PendingKey};
 
 /// Observer status of a meta-event (spec §6.4).
@@ -158,6 +160,8 @@ struct VoteRecord {
     index: u64,
     key: KeyId,
     decided: bool,
+    /// The election current when it was registered.
+    since: u64,
 }
 
 /// The meta-elections of one peer, generic over the coin.
@@ -188,7 +192,7 @@ pub struct Elections<C> {
     /// The voters of the next election, between a decision and its restart. Only set
     /// across calls when the restart failed (`restart.rs`); the next call retries it.
     next_voters: Option<Vec<PeerId>>,
-    meta: Vec<Option<MetaEvent>>,
+    meta: Metas,
     observers: Vec<EventIndex>,
     /// Per voter slot: its interesting events this election, on any branch, in insertion
     /// order (so, for a voter that never forked here, in index order).
@@ -268,7 +272,7 @@ impl<C: CommonCoin> Elections<C> {
             decided_groups: 0,
             removed: BTreeSet::new(),
             next_voters: None,
-            meta: Vec::new(),
+            meta: Metas::default(),
             observers: Vec::new(),
             interesting: vec![Vec::new(); n],
             tallies: vec![Vec::new(); n],
@@ -322,6 +326,47 @@ impl<C: CommonCoin> Elections<C> {
         self.key_ids
             .get(key)
             .is_some_and(|id| self.undecided.contains(id))
+    }
+
+    /// The earliest graph position these elections and their coin may still read: the
+    /// restart point of the current election, or an older event the coin holds data of.
+    /// The graph may be pruned below it (spec §12.3).
+    pub fn oldest_needed(&self) -> EventIndex {
+        let coin = self.coin.oldest_event().map_or(usize::MAX, |e| e.get());
+        EventIndex::from(self.restart_point().min(coin))
+    }
+
+    /// Drops the meta-events below the current restart point, which nothing reads again
+    /// (they read as none, as they did before).
+    pub fn prune(&mut self) {
+        self.meta.drop_below(self.restart_point());
+    }
+
+    /// Where the next restart can start at the earliest: the current election's restart
+    /// point, or, with no vote undecided, the end (the next restart then starts at a vote
+    /// not registered yet, and no evaluation reads an earlier meta-event that carries
+    /// anything: with nothing undecided, none has content, lists or observees).
+    fn restart_point(&self) -> usize {
+        if self.undecided_records.is_empty() {
+            self.evaluated
+        } else {
+            self.cleared.min(self.evaluated)
+        }
+    }
+
+    /// Meta-event slots held in memory.
+    pub fn held_meta_events(&self) -> usize {
+        self.meta.held()
+    }
+
+    /// The oldest undecided vote: its position, and how many elections have decided
+    /// since it was registered (spec §12.7). While it stays, nothing after it is pruned.
+    pub fn oldest_undecided(&self) -> Option<(EventIndex, u64)> {
+        self.undecided_records
+            .iter()
+            .map(|&id| &self.records[id])
+            .min_by_key(|record| record.event)
+            .map(|record| (record.event, self.election - record.since))
     }
 
     /// How often the coin was needed so far.

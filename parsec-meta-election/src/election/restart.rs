@@ -120,7 +120,7 @@ impl<C: CommonCoin> Elections<C> {
         let first_observer = self.observers.iter().map(|o| o.get()).min();
         self.observers.clear();
         let cleared = self.cleared.min(restart).min(end);
-        for meta in &mut self.meta[cleared..restart.min(end)] {
+        for meta in self.meta.range_mut(cleared, restart.min(end)) {
             *meta = None;
         }
         self.cleared = self.cleared.max(restart.min(end));
@@ -131,7 +131,7 @@ impl<C: CommonCoin> Elections<C> {
             self.th = Thresholds::new(n);
             self.interesting = vec![Vec::new(); n];
             self.tallies = vec![Vec::new(); n];
-            for meta in &mut self.meta[restart.min(end)..] {
+            for meta in self.meta.range_mut(restart.min(end), usize::MAX) {
                 *meta = None;
             }
             for position in restart..end {
@@ -151,7 +151,7 @@ impl<C: CommonCoin> Elections<C> {
         // below is the old content minus the decided keys, and a decided key in a union
         // excludes nothing that is not excluded anyway.
         for position in restart..resume {
-            let Some(meta) = self.meta[position].as_mut() else {
+            let Some(meta) = self.meta.get_mut(position).and_then(Option::as_mut) else {
                 continue;
             };
             meta.observer = Observer::None;
@@ -166,7 +166,11 @@ impl<C: CommonCoin> Elections<C> {
         }
         for position in resume..end {
             let event = EventIndex::from(position);
-            let kept = self.meta[position].take().map(|meta| meta.content);
+            let kept = self
+                .meta
+                .get_mut(position)
+                .and_then(Option::take)
+                .map(|meta| meta.content);
             if let Some(group) = self.evaluate(graph, event, kept) {
                 return Some(group);
             }

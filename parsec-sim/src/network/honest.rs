@@ -112,6 +112,8 @@ pub struct HonestPeer {
     chunks_sent: u64,
     /// What the engine persisted, applied before its messages are sent.
     pub(super) store: MemStore<String>,
+    /// Whether `store` is written (without it the peer cannot restart).
+    durable: bool,
     /// How to start the engine again from its store (`None` if it never started).
     pub(super) restart: Option<Restart>,
 }
@@ -128,6 +130,7 @@ impl HonestPeer {
             events_sent: 0,
             chunks_sent: 0,
             store: MemStore::new(),
+            durable: true,
             restart,
         }
     }
@@ -199,7 +202,9 @@ impl HonestPeer {
             .iter()
             .filter(|op| matches!(op, parsec_core::StoreOp::Event { .. }))
             .count();
-        if let Err(source) = self.store.apply_now(persist) {
+        if self.durable
+            && let Err(source) = self.store.apply_now(persist)
+        {
             self.running = false;
             return Err(NetworkError::Store {
                 peer: ctx.peer,
@@ -331,6 +336,7 @@ pub struct NetworkBuilder {
     not_started: BTreeSet<usize>,
     share_signature_checks: bool,
     coins: Option<Vec<Coin>>,
+    stores: bool,
 }
 
 impl NetworkBuilder {
@@ -353,7 +359,16 @@ impl NetworkBuilder {
             not_started: BTreeSet::new(),
             share_signature_checks: true,
             coins: None,
+            stores: true,
         }
+    }
+
+    /// Whether each peer keeps its store (a `MemStore`: the simulated disk, in this
+    /// process's memory). Without stores nothing can restart; they are left out to measure
+    /// what the engines alone hold in memory. On by default.
+    pub fn stores(mut self, on: bool) -> Self {
+        self.stores = on;
+        self
     }
 
     /// The consensus mode of the default configuration.
@@ -454,7 +469,9 @@ impl NetworkBuilder {
             if self.share_signature_checks {
                 engine.share_verified_events(verified.clone());
             }
-            nodes.push(HonestPeer::new(id, Some(engine), Some(restart)));
+            let mut node = HonestPeer::new(id, Some(engine), Some(restart));
+            node.durable = self.stores;
+            nodes.push(node);
             genesis.push((peer, step));
         }
         let shared = HonestShared {

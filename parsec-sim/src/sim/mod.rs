@@ -269,6 +269,7 @@ impl Simulation {
             config: Config {
                 coin: schedule.coin,
                 coin_keys: dealt.as_ref().map(|d| d.epoch.clone()),
+                pruning_window: schedule.pruning_window,
                 ..sim_config(&ids, mode, schedule.max_events_per_message)
             },
             coin_secrets: dealt.map(|d| d.shares).unwrap_or_default(),
@@ -501,6 +502,7 @@ impl Simulation {
             _ => None,
         });
         for status in statuses {
+            stats.pruned_events += status.memory.events_inserted - status.memory.events_held;
             stats.elections = stats.elections.max(status.election);
             let coin = status.coin_stats;
             stats.coins_needed = stats.coins_needed.max(coin.coins_needed);

@@ -209,6 +209,9 @@ pub struct ScheduleOptions {
     pub max_events_per_message: usize,
     /// The common coin of every engine (the parity coin unless a test or run says otherwise).
     pub coin: CoinKind,
+    /// Every honest engine's `Config::pruning_window` (`None`, the engine's default,
+    /// keeps every event in memory).
+    pub pruning_window: Option<u64>,
 }
 
 impl ScheduleOptions {
@@ -233,6 +236,7 @@ impl ScheduleOptions {
             liveness_steps: 400 + 20 * peers as u64,
             max_events_per_message: WireLimits::default().max_events_per_message,
             coin: CoinKind::Parity,
+            pruning_window: None,
         }
     }
 
@@ -372,6 +376,8 @@ pub struct Schedule {
     pub max_events_per_message: usize,
     /// The common coin of every engine.
     pub coin: CoinKind,
+    /// Every honest engine's pruning window.
+    pub pruning_window: Option<u64>,
 }
 
 fn check_probability(name: &'static str, value: f64) -> Result<(), ScheduleError> {
@@ -690,6 +696,7 @@ impl Schedule {
             liveness_steps: options.liveness_steps,
             max_events_per_message: options.max_events_per_message,
             coin: options.coin,
+            pruning_window: options.pruning_window,
         })
     }
 

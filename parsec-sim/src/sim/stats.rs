@@ -71,6 +71,8 @@ pub struct Stats {
     pub adversary_failures: Vec<String>,
     /// Events in the largest honest graph at the end.
     pub largest_graph: usize,
+    /// Events the honest engines had dropped from memory at the end, summed (pruning).
+    pub pruned_events: u64,
     /// Distinct coins some honest engine's elections needed (the most over the engines).
     pub coins_needed: u64,
     /// Elections of an honest engine that needed a coin (the most over the engines).
