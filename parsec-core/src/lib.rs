@@ -90,6 +90,7 @@ mod engine;
 mod error;
 mod future;
 mod peers;
+pub mod catch_up;
 mod status;
 pub mod store;
 pub mod sync;
@@ -114,6 +115,7 @@ pub use parsec_meta_election::{CoinStats, ElectionError, MetaDigest};
 pub use peers::{PeerFlags, PeerState};
 pub use status::{Memory, PendingVote, Status};
 pub use store::{Loaded, MemStore, Store, StoreError, StoreHeader, StoreOp};
+pub use catch_up::CatchUp;
 
 /// Hooks for simulations, replays and tests (feature `testing`): not for production use.
 #[cfg(feature = "testing")]

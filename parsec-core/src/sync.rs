@@ -26,7 +26,7 @@
 //!
 //! A message lost on its way to a silent peer costs a delay until the next resend.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use parsec_graph::{
     Cause, CauseKind, EventHash, EventIndex, Graph, PackedEvent, Payload, PeerId, WireLimits,
@@ -95,9 +95,28 @@ pub struct Answered {
     requests: BTreeSet<EventHash>,
     /// Our `Requesting` events whose response was recorded (by the answering `Request`).
     responses: BTreeSet<EventHash>,
+    /// Our latest `Requesting` events, oldest first, so that a response is recognised
+    /// after pruning dropped the request from memory.
+    ours: VecDeque<EventHash>,
+    ours_set: BTreeSet<EventHash>,
 }
 
+/// How many of our own `Requesting` events [`Answered`] remembers beyond the graph.
+pub const REMEMBERED_REQUESTS: usize = 4096;
+
 impl Answered {
+    /// Remembers `requesting`, our new `Requesting` event.
+    pub fn requested(&mut self, requesting: EventHash) {
+        if self.ours_set.insert(requesting) {
+            self.ours.push_back(requesting);
+        }
+        while self.ours.len() > REMEMBERED_REQUESTS {
+            if let Some(old) = self.ours.pop_front() {
+                self.ours_set.remove(&old);
+            }
+        }
+    }
+
     /// What a sync message of `kind` from `sender`, whose last event `last` is inserted in
     /// `graph`, asks of `us`; remembers it as answered.
     pub fn reply<T>(
@@ -119,7 +138,7 @@ impl Answered {
                     Reply::AlreadyAnswered
                 }
             }
-            SyncKind::Response => match request_answered(graph, last, sender, us) {
+            SyncKind::Response => match request_answered(graph, last, sender, us, &self.ours_set) {
                 None => Reply::Invalid,
                 Some(request) if self.responses.insert(request) => Reply::Record { other_parent },
                 Some(_) => Reply::AlreadyAnswered,
@@ -144,6 +163,7 @@ pub fn request_answered<T>(
     last: EventIndex,
     sender: &PeerId,
     us: &PeerId,
+    our_requests: &BTreeSet<EventHash>,
 ) -> Option<EventHash> {
     let node = graph.node(last);
     let sync = if node.is_sync() {
@@ -156,9 +176,15 @@ pub fn request_answered<T>(
     let Cause::Request { other_parent, .. } = request.event().cause() else {
         return None;
     };
-    let requesting = graph.node(graph.index_of(other_parent)?);
-    let ours =
-        *graph.peer_id(requesting.creator()) == *us && requesting.kind() == CauseKind::Requesting;
+    let ours = match graph.index_of(other_parent) {
+        Some(at) => {
+            let requesting = graph.node(at);
+            *graph.peer_id(requesting.creator()) == *us
+                && requesting.kind() == CauseKind::Requesting
+        }
+        // Pruned from memory since: one of our latest requests, if we remember it.
+        None => our_requests.contains(other_parent),
+    };
     (ours && *graph.peer_id(request.creator()) == *sender).then(|| *request.hash())
 }
 
@@ -197,13 +223,14 @@ pub(crate) struct SyncMemory {
 
 impl SyncMemory {
     /// The events to send `peer` now, in insertion order (our new sync event, the last
-    /// inserted, always among them), and what was sent is remembered.
+    /// inserted, always among them), and, for a delta (our own events only), the
+    /// position it starts at; what was sent is remembered.
     pub(crate) fn select<T: Payload>(
         &mut self,
         graph: &Graph<T>,
         us: &PeerId,
         peer: PeerId,
-    ) -> Vec<EventIndex> {
+    ) -> (Vec<EventIndex>, Option<usize>) {
         let tip = graph.peer_index(&peer).and_then(|p| graph.tip(p));
         let sent = self.peers.entry(peer).or_insert_with(|| Sent {
             next_full: FIRST_RESEND,
@@ -264,7 +291,7 @@ impl SyncMemory {
             .extend(events.iter().copied().filter(|&at| forked(at)));
         sent.tip = tip;
         sent.up_to = graph.len();
-        events
+        (events, (from > 0).then_some(from))
     }
 }
 
@@ -278,14 +305,46 @@ pub fn messages<T: Payload>(
     kind: impl Into<MessageKind>,
     limits: WireLimits,
 ) -> Result<Vec<Outgoing<T>>, Error> {
-    let kind = kind.into();
+    let packed = events
+        .iter()
+        .map(|&at| graph.node(at).event().packed().clone())
+        .collect();
+    chunk(peer, packed, kind.into(), limits).map_err(|e| Error::OwnEvent(e.into()))
+}
+
+/// [`messages`] for events read back from the store (catch-up): an event that cannot be
+/// sized is left out and logged (a store returns only events this build encoded).
+pub(crate) fn pack<T: Payload>(
+    peer: PeerId,
+    events: Vec<PackedEvent<T>>,
+    kind: MessageKind,
+    limits: WireLimits,
+) -> Vec<Outgoing<T>> {
+    let sized: Vec<PackedEvent<T>> = events
+        .into_iter()
+        .filter(|event| match wire::encoded_len(event) {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::warn!(%error, "a stored event cannot be encoded");
+                false
+            }
+        })
+        .collect();
+    chunk(peer, sized, kind, limits).unwrap_or_default()
+}
+
+fn chunk<T: Payload>(
+    peer: PeerId,
+    events: Vec<PackedEvent<T>>,
+    kind: MessageKind,
+    limits: WireLimits,
+) -> Result<Vec<Outgoing<T>>, parsec_graph::CodecError> {
     // Leave room for the message tag and length.
     let budget = limits.max_message_bytes.saturating_sub(16);
     let mut chunks: Vec<Vec<PackedEvent<T>>> = vec![Vec::new()];
     let mut size = 0usize;
-    for &at in events {
-        let event = graph.node(at).event().packed().clone();
-        let len = wire::encoded_len(&event).map_err(|e| Error::OwnEvent(e.into()))?;
+    for event in events {
+        let len = wire::encoded_len(&event)?;
         let full = chunks
             .last()
             .is_some_and(|c| c.len() >= limits.max_events_per_message);

@@ -44,14 +44,19 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
                 .pruning_window
                 .is_some_and(|w| (index.get() as u64 + 1).is_multiple_of(w))
         {
-            self.prune();
+            // Not now: the rest of this input may still read what would be dropped (the
+            // request a response answers, events of the same message).
+            self.prune_due = true;
         }
         Ok(())
     }
 
     /// Drops from memory what no later computation reads (spec §12.3): the restart point
     /// only moves at a decision. Invisible to consensus (`parsec-graph`'s `prune`).
-    pub(super) fn prune(&mut self) {
+    pub(super) fn prune_if_due(&mut self) {
+        if !std::mem::take(&mut self.prune_due) {
+            return;
+        }
         let Some(window) = self.config.pruning_window else {
             return;
         };

@@ -31,16 +31,18 @@ use parsec_meta_election::MetaVote;
 use parsec_meta_election::{Elections, MetaDigest, VoterSet};
 
 use crate::block::Block;
+use crate::catch_up::CatchUp;
 use crate::config::Config;
 use crate::error::{ConfigError, Error, Fault, FaultKind, NotPermitted};
 use crate::future::FutureBuffer;
 use crate::peers::{PeerFlags, PeerState};
 use crate::status::{self, Memory, PendingVote, Status};
 use crate::store::{StoreHeader, StoreOp};
-use crate::sync::{self, Answered, Reply, SyncKind, SyncMemory};
+use crate::sync::{Answered, Reply, SyncKind, SyncMemory};
 
 mod decide;
 mod receive;
+mod gossip;
 mod restore;
 
 pub use restore::{Restore, RestoreError, Restored};
@@ -68,6 +70,9 @@ pub struct Step<T> {
     pub blocks: Vec<Block<T>>,
     /// What peers did wrong.
     pub faults: Vec<Fault>,
+    /// Events peers lack that only the store holds: send each from the store, ahead of
+    /// this step's messages to its peer ([`crate::catch_up`]).
+    pub catch_up: Vec<CatchUp<T>>,
 }
 
 impl<T> Default for Step<T> {
@@ -77,6 +82,7 @@ impl<T> Default for Step<T> {
             send: Vec::new(),
             blocks: Vec::new(),
             faults: Vec::new(),
+            catch_up: Vec::new(),
         }
     }
 }
@@ -96,6 +102,7 @@ impl<T> Step<T> {
         self.send.extend(other.send);
         self.blocks.extend(other.blocks);
         self.faults.extend(other.faults);
+        self.catch_up.extend(other.catch_up);
     }
 
     fn fault(&mut self, sender: PeerId, creator: Option<PeerId>, kind: FaultKind) {
@@ -151,6 +158,8 @@ pub struct Parsec<T: Payload, C: CommonCoin> {
     /// Coin data the meta-elections produced, for our next own event.
     coin_shares: Vec<CoinShare>,
     removed: bool,
+    /// A decision or a window's worth of events asks for pruning before the next input.
+    prune_due: bool,
     /// What we sent each peer, to send less again (`sync`).
     sent: SyncMemory,
 }
@@ -242,6 +251,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             next_sequence: 0,
             coin_shares: Vec::new(),
             removed: false,
+            prune_due: false,
             sent: SyncMemory::default(),
         })
     }
@@ -387,6 +397,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
 
     /// Votes for `observation` (spec §4.7).
     pub fn vote_for(&mut self, observation: Observation<T>) -> Result<Step<T>, Error> {
+        self.prune_if_due();
         if self.removed {
             return Err(Error::Removed);
         }
@@ -431,6 +442,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     /// Starts a sync with `peer`: creates our `Requesting` and returns the request carrying
     /// every event `peer` may lack (spec §4.3).
     pub fn create_gossip(&mut self, peer: PeerId) -> Result<Step<T>, Error> {
+        self.prune_if_due();
         if self.removed {
             return Err(Error::Removed);
         }
@@ -460,6 +472,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         sender: PeerId,
         message: WireMessage<T>,
     ) -> Result<Step<T>, Error> {
+        self.prune_if_due();
         let mut step = Step::default();
         match message {
             WireMessage::Request { events } => {
@@ -560,6 +573,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     /// creator, our own events included (conformance replays; spec §16.7).
     #[cfg(feature = "testing")]
     pub fn replay_event(&mut self, event: PackedEvent<T>) -> Result<Step<T>, Error> {
+        self.prune_if_due();
         let mut step = Step::default();
         let sender = event.content.creator;
         self.receive_events(&mut step, sender, vec![event], Origin::Replay)?;
@@ -570,6 +584,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     /// and consensus alone).
     #[cfg(feature = "testing")]
     pub fn replay_verified(&mut self, event: parsec_graph::Event<T>) -> Result<Step<T>, Error> {
+        self.prune_if_due();
         let mut step = Step::default();
         if self.graph.contains(event.hash()) {
             return Ok(step);
@@ -700,21 +715,5 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         // creator: whatever we create or send next has its events.
         self.release_held(step)?;
         Ok(at)
-    }
-
-    /// Creates our sync event, then the request or response carrying every event `peer`
-    /// may lack (the new sync event last).
-    fn sync_and_send(
-        &mut self,
-        step: &mut Step<T>,
-        peer: PeerId,
-        kind: SyncKind,
-        cause: impl FnOnce(EventHash) -> Cause<T>,
-    ) -> Result<(), Error> {
-        self.create_own(step, cause)?;
-        let events = self.sent.select(&self.graph, &self.our_id, peer);
-        let messages = sync::messages(&self.graph, peer, &events, kind, self.config.wire_limits)?;
-        step.send.extend(messages);
-        Ok(())
     }
 }

@@ -278,6 +278,9 @@ impl<T: Payload, C: CommonCoin> Restore<T, C> {
         if engine.graph.index_of(&hash).map(|i| i.get() as u64) != Some(position) {
             return Err(RestoreError::Misplaced { position }.into());
         }
+        // Between two logged events, as between two inputs: memory stays bounded while a
+        // long log is replayed.
+        engine.prune_if_due();
         self.blocks.extend(step.blocks);
         Ok(())
     }

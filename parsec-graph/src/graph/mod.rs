@@ -232,6 +232,9 @@ struct PeerEntry {
     /// Below this index nothing of the creator is held that is not at or above the
     /// graph's base (`prune`); 0 while nothing was pruned.
     floor: u64,
+    /// The position of every `MARK_EVERY`-th slot's fork-0 member, by index (never
+    /// pruned: where catch-up from the store starts reading).
+    marks: Vec<EventIndex>,
     tip: Option<EventIndex>,
 }
 
@@ -247,6 +250,9 @@ impl PeerEntry {
         self.slot_base + self.slots.len() as u64
     }
 }
+
+/// One position in this many of each creator's chain is remembered after pruning.
+const MARK_EVERY: u64 = 64;
 
 /// A signed, verified, fork-aware gossip DAG (spec §3).
 ///
@@ -297,6 +303,7 @@ impl<T: Payload> Graph<T> {
             extra: BTreeMap::new(),
             first_fork: None,
             floor: 0,
+            marks: Vec::new(),
             tip: None,
         });
         self.peer_by_id.insert(peer, index);
@@ -370,6 +377,9 @@ impl<T: Payload> Graph<T> {
             (fork_id, Some(fork))
         } else {
             entry.slots.push_back(position);
+            if slot.is_multiple_of(MARK_EVERY) {
+                entry.marks.push(position);
+            }
             (0, None)
         };
         let old_tip = entry.tip;

@@ -52,6 +52,37 @@ impl<T> Graph<T> {
         self.peers.get(peer.get()).map_or(0, |entry| entry.floor)
     }
 
+    /// Where a sync to `recipient` must start reading the store (spec §12.6, catch-up):
+    /// the lowest position of an event of some creator that it lacks, as its latest event
+    /// here knows, and that we pruned. `None` when everything it lacks is held. Every
+    /// event it lacks below the base lies at or after it, except forks of pruned
+    /// history, which no longer matter (spec §12.5). O(creators · log n).
+    pub fn catch_up_from(&self, recipient: &super::PeerId) -> Option<EventIndex> {
+        let known = self
+            .peer_index(recipient)
+            .and_then(|p| self.tip(p))
+            .map(|tip| &self.held(tip).summary);
+        let mut from: Option<EventIndex> = None;
+        for (c, entry) in self.peers.iter().enumerate() {
+            let lacking = known
+                .and_then(|s| s.last(c as u32))
+                .map_or(0, |last| last + 1);
+            if lacking >= entry.floor {
+                continue;
+            }
+            // The creator's chain holds one event per index below its floor (a fork
+            // there is its first fork, which keeps the floor at or below it), and
+            // positions rise along it: reading from the mark at or below `lacking`
+            // reaches every one it lacks.
+            let mark = usize::try_from(lacking / super::MARK_EVERY).unwrap_or(usize::MAX);
+            let Some(&start) = entry.marks.get(mark).or(entry.marks.last()) else {
+                continue;
+            };
+            from = Some(from.map_or(start, |f| f.min(start)));
+        }
+        from.filter(|&f| f.get() < self.base)
+    }
+
     /// Drops what no later query can reach below `keep_from`, keeping each creator's
     /// `window` highest indices (at least one) and what the module docs list. Positions
     /// keep their meaning; pruned ones are no longer [`Graph::get`]. O(held · peers).

@@ -114,6 +114,7 @@ pub struct HonestPeer {
     pub(super) store: MemStore<String>,
     /// Whether `store` is written (without it the peer cannot restart).
     durable: bool,
+    catch_up_events: u64,
     /// How to start the engine again from its store (`None` if it never started).
     pub(super) restart: Option<Restart>,
 }
@@ -131,6 +132,7 @@ impl HonestPeer {
             chunks_sent: 0,
             store: MemStore::new(),
             durable: true,
+            catch_up_events: 0,
             restart,
         }
     }
@@ -171,6 +173,43 @@ impl HonestPeer {
         self.events_sent
     }
 
+    /// Events it sent from its store to peers that lacked pruned history (catch-up).
+    pub fn catch_up_events(&self) -> u64 {
+        self.catch_up_events
+    }
+
+    /// The syncs `catch_ups` stand for, with their events from the store (without a
+    /// store, what memory holds: another member must serve the rest).
+    fn catch_up_messages(
+        &mut self,
+        catch_ups: Vec<parsec_core::CatchUp<String>>,
+        peer: usize,
+    ) -> Result<Vec<parsec_core::Outgoing<String>>, NetworkError> {
+        let mut out = Vec::new();
+        for catch_up in catch_ups {
+            let mut stored = Vec::new();
+            let mut position = catch_up.from;
+            while self.durable && position < catch_up.until {
+                let chunk = self
+                    .store
+                    .events_now(position, 1024)
+                    .map_err(|source| NetworkError::Store { peer, source })?;
+                if chunk.is_empty() {
+                    break;
+                }
+                for event in chunk {
+                    if position < catch_up.until && catch_up.wants(&event) {
+                        stored.push((position, event));
+                    }
+                    position += 1;
+                }
+            }
+            self.catch_up_events += stored.len() as u64;
+            out.extend(catch_up.messages(stored));
+        }
+        Ok(out)
+    }
+
     /// Leading `Events` chunks of large syncs it sent.
     pub fn chunks_sent(&self) -> u64 {
         self.chunks_sent
@@ -197,6 +236,7 @@ impl HonestPeer {
             send,
             mut blocks,
             mut faults,
+            catch_up,
         } = step;
         let events = persist
             .iter()
@@ -215,6 +255,8 @@ impl HonestPeer {
         self.blocks.append(&mut blocks);
         self.faults.append(&mut faults);
         let limits = self.engine.as_ref().map(|e| e.config().wire_limits);
+        let mut send = send;
+        send.extend(self.catch_up_messages(catch_up, ctx.peer)?);
         for out in send {
             self.events_sent += out.message.events().len() as u64;
             if matches!(out.message, WireMessage::Events { .. }) {

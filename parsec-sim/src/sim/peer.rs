@@ -256,10 +256,12 @@ impl SimPeer {
             send,
             blocks,
             faults,
+            catch_up,
         } = step;
         if !self.persist(persist, ctx)? {
             return Ok(());
         }
+
         let decided = !blocks.is_empty();
         self.observe_blocks(blocks, ctx)?;
         let shared = &mut *ctx.shared;
@@ -273,6 +275,9 @@ impl SimPeer {
             let bytes = wire::encode(&out.message, &limits)
                 .map_err(|e| engine_error(peer, "encoding its own message", e))?;
             ctx.send(out.to, Packet::Bytes(bytes));
+        }
+        for catch_up in catch_up {
+            self.serve_catch_up(catch_up, ctx)?;
         }
         if decided && self.pending_crash == Some(CrashPoint::AfterDecision) {
             self.crash_now(ctx);

@@ -73,6 +73,12 @@ pub struct Stats {
     pub largest_graph: usize,
     /// Events the honest engines had dropped from memory at the end, summed (pruning).
     pub pruned_events: u64,
+    /// Syncs that carried events from the sender's store (catch-up), and how many.
+    pub catch_ups: u64,
+    /// Events sent from stores by catch-ups.
+    pub catch_up_events: u64,
+    /// Catch-ups an honest peer could not serve (a run without stores).
+    pub catch_ups_unserved: u64,
     /// Distinct coins some honest engine's elections needed (the most over the engines).
     pub coins_needed: u64,
     /// Elections of an honest engine that needed a coin (the most over the engines).
