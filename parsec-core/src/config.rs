@@ -81,10 +81,13 @@ pub struct Config {
     /// `pruning_window` highest indices (full events, for syncs from memory). `None`, the
     /// default, keeps every event in memory.
     ///
-    /// Off by default because pruned events are not yet served from the store: a peer
-    /// that lags by more than the window behind some creator (back from an outage, or
-    /// across a long partition) can then be caught up only by a member that did not
-    /// prune. [`SUGGESTED_PRUNING_WINDOW`] suits live peers.
+    /// Events a peer lacks that were pruned are sent from the store ([`crate::catch_up`]).
+    /// Off by default all the same, because the reverse is not done yet: an event that
+    /// reaches us late and names as parent an event we pruned meanwhile (a persisted but
+    /// unsent event of a peer that crashed, a sync delayed across a partition, or an
+    /// adversary naming old history on purpose) cannot be inserted here and waits, and so
+    /// does everything built on it. Re-admitting such parents from the store is the next
+    /// step. [`SUGGESTED_PRUNING_WINDOW`] suits live, connected peers.
     pub pruning_window: Option<u64>,
 }
 

@@ -24,6 +24,14 @@
 //!   through the normal insertion path and refuses (with [`RestoreError`]) a log that is
 //!   not ours, damaged, or would make us fork our own chain. [`MemStore`] is the
 //!   in-memory store; `parsec-store-rocksdb` the one on disk.
+//! * **Memory** ([`Config::pruning_window`], opt-in; spec §12): after decisions the graph
+//!   drops what no later computation reads, keeping each creator's latest events;
+//!   [`Status::memory`] says what is held and what pins it (the oldest undecided vote).
+//!   Pruning never changes a decision, nor what is sent: a sync that needs pruned events
+//!   becomes a [`CatchUp`] in [`Step::catch_up`], which the driver completes from its
+//!   store, so that a peer back from an outage is served by any member. See
+//!   [`catch_up`] for the driver's loop, and the pruning window's docs for what is not
+//!   served yet.
 //! * **Test hooks** (`replay_event`, `replay_verified`, `share_verified_events`,
 //!   `held_events`, the `testing` module) exist only with the `testing` feature.
 //!
@@ -85,12 +93,12 @@
 #![forbid(unsafe_code)]
 
 mod block;
+pub mod catch_up;
 mod config;
 mod engine;
 mod error;
 mod future;
 mod peers;
-pub mod catch_up;
 mod status;
 pub mod store;
 pub mod sync;
@@ -104,6 +112,7 @@ pub use parsec_coin::{
     SecretShare, ThresholdCoin, deal,
 };
 // The types of the engine's signatures, so that a user need not name `parsec-graph`.
+pub use catch_up::CatchUp;
 /// The wire codec (defined in `parsec-graph`, the one place bytes become messages).
 pub use parsec_graph::wire;
 pub use parsec_graph::{
@@ -115,7 +124,6 @@ pub use parsec_meta_election::{CoinStats, ElectionError, MetaDigest};
 pub use peers::{PeerFlags, PeerState};
 pub use status::{Memory, PendingVote, Status};
 pub use store::{Loaded, MemStore, Store, StoreError, StoreHeader, StoreOp};
-pub use catch_up::CatchUp;
 
 /// Hooks for simulations, replays and tests (feature `testing`): not for production use.
 #[cfg(feature = "testing")]

@@ -93,7 +93,10 @@ fn compare(seeds: Vec<u64>) -> Totals {
         let lean = run_with_stores(&small, &rerun, StoreBackend::Memory);
         for outcome in [&full, &lean] {
             if let Some(failure) = &outcome.failure {
-                panic!("seed {seed} (window {window}): {failure}\nstats: {}", outcome.stats);
+                panic!(
+                    "seed {seed} (window {window}): {failure}\nstats: {}",
+                    outcome.stats
+                );
             }
         }
         assert_eq!(full.stats.pruned_events, 0, "seed {seed}: pruned when off");

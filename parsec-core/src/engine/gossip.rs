@@ -29,7 +29,10 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         let (events, delta_from) = self.sent.select(&self.graph, &self.our_id, peer);
         let base = self.graph.base().get();
         let stored = match delta_from {
-            None => self.graph.catch_up_from(&peer).map(|from| (from.get(), false)),
+            None => self
+                .graph
+                .catch_up_from(&peer)
+                .map(|from| (from.get(), false)),
             // A delta carries our own new events only; some may be pruned already.
             Some(up_to) => (up_to < base).then_some((up_to, true)),
         };

@@ -41,8 +41,8 @@ use crate::store::{StoreHeader, StoreOp};
 use crate::sync::{Answered, Reply, SyncKind, SyncMemory};
 
 mod decide;
-mod receive;
 mod gossip;
+mod receive;
 mod restore;
 
 pub use restore::{Restore, RestoreError, Restored};

@@ -19,8 +19,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use parsec_core::{CatchUp, MemStore, Parsec, Store, StoreError, StoreOp};
-use parsec_graph::wire;
 use parsec_graph::Observation;
+use parsec_graph::wire;
 
 use super::invariants::{Invariant, Violation};
 use super::peer::{Role, Shared, SimPeer, engine_error};
