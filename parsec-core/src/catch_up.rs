@@ -20,22 +20,11 @@
 //!
 //! ```no_run
 //! # use parsec_core::{CatchUp, Outgoing, Store, StoreError};
-//! # async fn serve(store: &dyn Store<String>, catch_up: CatchUp<String>,
+//! # fn serve(store: &parsec_core::MemStore<String>, catch_up: CatchUp<String>,
 //! #     send: impl Fn(Outgoing<String>)) -> Result<(), StoreError> {
-//! let mut stored = Vec::new();
-//! let mut position = catch_up.from;
-//! while position < catch_up.until {
-//!     let chunk = store.events(position, 1024).await?;
-//!     if chunk.is_empty() {
-//!         break;
-//!     }
-//!     for event in chunk {
-//!         if position < catch_up.until && catch_up.wants(&event) {
-//!             stored.push((position, event));
-//!         }
-//!         position += 1;
-//!     }
-//! }
+//! // An async store: `collect(|from, limit| runtime.block_on(store.events(from, limit)))`,
+//! // or read the range with `store.events(..).await` in a loop and filter with `wants`.
+//! let stored = catch_up.collect(|from, limit| store.events_now(from, limit))?;
 //! for message in catch_up.messages(stored) {
 //!     send(message);
 //! }
@@ -48,6 +37,9 @@ use parsec_graph::{PackedEvent, Payload, PeerId, WireLimits};
 
 use crate::engine::Outgoing;
 use crate::sync::{self, MessageKind};
+
+/// Events asked of the store per read by [`CatchUp::collect`].
+pub const READ_CHUNK: usize = 1024;
 
 /// A sync whose events are partly in the store (module docs).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,6 +92,30 @@ impl<T: Payload> CatchUp<T> {
         let lacks = self.known.get(creator).is_none_or(|&known| index > known);
         let pruned = self.floors.get(creator).is_some_and(|&floor| index < floor);
         lacks && pruned
+    }
+
+    /// Reads the wanted events of `from..until` through `read(position, limit)` (a store's
+    /// `events`, awaited or not), with their positions: what [`CatchUp::messages`] takes.
+    /// Stops early if `read` returns nothing.
+    pub fn collect<E>(
+        &self,
+        mut read: impl FnMut(u64, usize) -> Result<Vec<PackedEvent<T>>, E>,
+    ) -> Result<Vec<(u64, PackedEvent<T>)>, E> {
+        let mut stored = Vec::new();
+        let mut position = self.from;
+        while position < self.until {
+            let chunk = read(position, READ_CHUNK)?;
+            if chunk.is_empty() {
+                break;
+            }
+            for event in chunk {
+                if position < self.until && self.wants(&event) {
+                    stored.push((position, event));
+                }
+                position += 1;
+            }
+        }
+        Ok(stored)
     }
 
     /// The messages of the sync: `stored` (wanted events with their store positions, in

@@ -187,23 +187,13 @@ impl HonestPeer {
     ) -> Result<Vec<parsec_core::Outgoing<String>>, NetworkError> {
         let mut out = Vec::new();
         for catch_up in catch_ups {
-            let mut stored = Vec::new();
-            let mut position = catch_up.from;
-            while self.durable && position < catch_up.until {
-                let chunk = self
-                    .store
-                    .events_now(position, 1024)
-                    .map_err(|source| NetworkError::Store { peer, source })?;
-                if chunk.is_empty() {
-                    break;
-                }
-                for event in chunk {
-                    if position < catch_up.until && catch_up.wants(&event) {
-                        stored.push((position, event));
-                    }
-                    position += 1;
-                }
-            }
+            let stored = if self.durable {
+                catch_up
+                    .collect(|position, limit| self.store.events_now(position, limit))
+                    .map_err(|source| NetworkError::Store { peer, source })?
+            } else {
+                Vec::new()
+            };
             self.catch_up_events += stored.len() as u64;
             out.extend(catch_up.messages(stored));
         }

@@ -27,9 +27,6 @@ use super::peer::{Role, Shared, SimPeer, engine_error};
 use super::restarts::CrashPoint;
 use crate::network::{Context, Packet, peer_key};
 
-/// Events read from a store per call when serving a catch-up.
-const CATCH_UP_CHUNK: usize = 1024;
-
 /// Opens the store of the peer with this number; called again after each crash, and must
 /// then open what the previous store left.
 pub type OpenStore = Arc<dyn Fn(usize) -> Result<Box<dyn Store<String>>, StoreError> + Send + Sync>;
@@ -158,30 +155,22 @@ impl SimPeer {
         ctx: &mut Ctx<'_, '_>,
     ) -> Result<(), Violation> {
         let peer = ctx.peer;
-        let mut stored = Vec::new();
-        match (&ctx.shared.stores, &self.store) {
+        let stored = match (&ctx.shared.stores, &self.store) {
             (Some(stores), Some(store)) => {
-                let mut position = catch_up.from;
-                while position < catch_up.until {
-                    let chunk = stores
-                        .runtime
-                        .block_on(store.0.events(position, CATCH_UP_CHUNK))
-                        .map_err(|e| store_error(peer, "catch-up read", e))?;
-                    if chunk.is_empty() {
-                        break;
-                    }
-                    for event in chunk {
-                        if position < catch_up.until && catch_up.wants(&event) {
-                            stored.push((position, event));
-                        }
-                        position += 1;
-                    }
-                }
+                let stored = catch_up
+                    .collect(|position, limit| {
+                        stores.runtime.block_on(store.0.events(position, limit))
+                    })
+                    .map_err(|e| store_error(peer, "catch-up read", e))?;
                 ctx.shared.stats.catch_ups += 1;
                 ctx.shared.stats.catch_up_events += stored.len() as u64;
+                stored
             }
-            _ => ctx.shared.stats.catch_ups_unserved += 1,
-        }
+            _ => {
+                ctx.shared.stats.catch_ups_unserved += 1;
+                Vec::new()
+            }
+        };
         let limits = ctx.shared.config.wire_limits;
         for out in catch_up.messages(stored) {
             let bytes = wire::encode(&out.message, &limits)
