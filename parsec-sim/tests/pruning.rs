@@ -33,12 +33,7 @@ fn options(seed: u64) -> (ScheduleOptions, u64) {
     let mut options = ScheduleOptions::new(peers, mode);
     options.payloads = rng.random_range(3..=8);
     if rng.random_bool(0.5) {
-        options.network = NetworkConditions {
-            drop: 0.05,
-            reorder: 0.1,
-            reorder_window: 3,
-            ..NetworkConditions::PERFECT
-        };
+        options.network = NetworkConditions::LOSSY;
     }
     match rng.random_range(0..5) {
         0 => options.adversaries = vec![AdversaryKind::Fork],

@@ -83,6 +83,14 @@ impl NetworkConditions {
         reorder_window: 0,
     };
 
+    /// Lossy, reordering links: 5% of messages lost, 10% held back by up to 3 steps.
+    pub const LOSSY: NetworkConditions = NetworkConditions {
+        drop: 0.05,
+        reorder: 0.1,
+        reorder_window: 3,
+        ..NetworkConditions::PERFECT
+    };
+
     /// Whether any message may be lost, duplicated or reordered.
     pub fn is_faulty(&self) -> bool {
         self.drop > 0.0 || self.duplicate > 0.0 || self.reorder > 0.0
