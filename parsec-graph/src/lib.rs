@@ -76,7 +76,9 @@ pub use event::{
     Cause, CauseKind, CoinShare, Event, EventContent, EventError, EventLimits, MAX_EVENT_INDEX,
     PackedEvent, PreparedEvent, UnverifiedEvent,
 };
-pub use graph::{EventIndex, EventNode, ForkDetected, Graph, InsertError, Inserted, Pruned};
+pub use graph::{
+    EventIndex, EventNode, ForkDetected, Graph, InsertError, Inserted, Pruned, ReadmitError, Stub,
+};
 pub use hashing::DigestMap;
 pub use id::{
     EventHash, KeyCache, ObservationHash, PeerId, PeerIndex, SecretKey, Signature, VerifiedEvents,

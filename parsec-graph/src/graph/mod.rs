@@ -25,9 +25,11 @@
 use std::collections::{BTreeMap, VecDeque};
 
 mod prune;
+mod readmit;
 mod summary;
 
 pub use prune::Pruned;
+pub use readmit::{ReadmitError, Stub};
 
 use summary::{New, Summary};
 
