@@ -81,13 +81,19 @@ pub struct Config {
     /// `pruning_window` highest indices (full events, for syncs from memory). `None`, the
     /// default, keeps every event in memory.
     ///
-    /// Events a peer lacks that were pruned are sent from the store ([`crate::catch_up`]).
-    /// Off by default all the same, because the reverse is not done yet: an event that
-    /// reaches us late and names as parent an event we pruned meanwhile (a persisted but
-    /// unsent event of a peer that crashed, a sync delayed across a partition, or an
-    /// adversary naming old history on purpose) cannot be inserted here and waits, and so
-    /// does everything built on it. Re-admitting such parents from the store is the next
-    /// step. [`SUGGESTED_PRUNING_WINDOW`] suits live, connected peers.
+    /// A pruning engine needs its driver's store in two ways, which is why it is off by
+    /// default (a driver without a store, or one that ignores these, must leave it off):
+    /// * events a peer lacks that were pruned are sent from the store
+    ///   ([`Step::catch_up`](crate::Step::catch_up), [`crate::catch_up`]);
+    /// * an event that reaches us late and names as parent an event we pruned meanwhile
+    ///   (a persisted but unsent event of a peer that crashed, a sync delayed across a
+    ///   partition) is held while the driver looks the parent up in the store
+    ///   ([`Step::fetch`](crate::Step::fetch), [`Store::find`](crate::Store::find)) and
+    ///   hands it back ([`Parsec::readmit`](crate::Parsec::readmit)); the event is then
+    ///   inserted as an unpruned engine inserts it. Each inserted event's
+    ///   [`StoreOp::Stub`](crate::StoreOp::Stub) is persisted for that.
+    ///
+    /// [`SUGGESTED_PRUNING_WINDOW`] suits live, connected peers.
     pub pruning_window: Option<u64>,
 }
 

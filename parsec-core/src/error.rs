@@ -59,6 +59,19 @@ pub enum Error {
     /// A message of ours cannot be encoded within the limits.
     #[error("cannot encode a message: {0}")]
     Wire(#[from] WireError),
+    /// What the store returned for re-admission is not what we stored: the store is
+    /// damaged, or it is another engine's.
+    #[error("stored event at position {position} cannot be re-admitted: {reason}")]
+    Readmit {
+        /// The position the store gave.
+        position: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The store failed while the engine was being restored through
+    /// [`Restore::run`](crate::Restore::run).
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Why a [`crate::Config`] is unusable; each variant names the setting at fault.
@@ -188,8 +201,9 @@ pub enum FaultKind {
     },
     /// A held event was dropped because the future buffer was full.
     BufferOverflow,
-    /// An event whose self-parent we pruned (spec §12.5): it can never be inserted here,
-    /// so it is dropped. Not malice: the sender lags behind our memory window.
+    /// An event whose self-parent we pruned and our store does not hold either (spec
+    /// §12.5; [`Parsec::readmit`](crate::Parsec::readmit)): it can never be inserted
+    /// here, so it is dropped.
     ParentUnavailable,
     /// The last event of a request or response is not the sync event it must be.
     InvalidMessage,

@@ -30,8 +30,10 @@
 //!   Pruning never changes a decision, nor what is sent: a sync that needs pruned events
 //!   becomes a [`CatchUp`] in [`Step::catch_up`], which the driver completes from its
 //!   store, so that a peer back from an outage is served by any member. See
-//!   [`catch_up`] for the driver's loop, and the pruning window's docs for what is not
-//!   served yet.
+//!   [`catch_up`] for the driver's loop. A late event whose parent was pruned is held
+//!   while the driver finds the parent in its store ([`Step::fetch`], [`Store::find`])
+//!   and hands it back ([`Parsec::readmit`]); a restart replays such events the same way
+//!   ([`Restore::run`]).
 //! * **Test hooks** (`replay_event`, `replay_verified`, `share_verified_events`,
 //!   `held_events`, the `testing` module) exist only with the `testing` feature.
 //!
@@ -123,7 +125,7 @@ pub use parsec_graph::{
 pub use parsec_meta_election::{CoinStats, ElectionError, MetaDigest};
 pub use peers::{PeerFlags, PeerState};
 pub use status::{Memory, PendingVote, Status};
-pub use store::{Loaded, MemStore, Store, StoreError, StoreHeader, StoreOp};
+pub use store::{Loaded, MemStore, Store, StoreError, StoreHeader, StoreOp, Stored};
 
 /// Hooks for simulations, replays and tests (feature `testing`): not for production use.
 #[cfg(feature = "testing")]

@@ -32,12 +32,22 @@
 //! let loaded = store.load().await?.ok_or("the store was written above")?;
 //! let mut restore = Parsec::<String, _>::restore(key, config, &loaded)?;
 //! loop {
+//!     // Pruned parents a logged event needs first (engines that prune; spec §12.5).
+//!     let mut answers = Vec::new();
+//!     for hash in restore.wants() {
+//!         answers.push((*hash, store.find(hash).await?));
+//!     }
+//!     if !answers.is_empty() {
+//!         restore.readmit(answers)?;
+//!         continue;
+//!     }
 //!     let events = store.events(restore.next_position(), 1024).await?;
 //!     if events.is_empty() {
 //!         break;
 //!     }
 //!     restore.replay(events)?;
 //! }
+//! // A synchronous driver: `restore.run(|from, limit| .., |hash| ..)` does the same.
 //! let restored = restore.finish()?;
 //! store.apply(restored.persist).await?; // blocks the store missed, if any
 //! assert_eq!(restored.engine.graph().len(), engine.graph().len());
@@ -49,7 +59,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use parsec_graph::{PackedEvent, Payload, PeerId};
+use parsec_graph::{DigestMap, EventHash, PackedEvent, Payload, PeerId, Stub};
 use serde::{Deserialize, Serialize};
 
 use crate::block::Block;
@@ -75,6 +85,24 @@ pub enum StoreOp<T> {
     },
     /// A decided block, keyed by its sequence number (one more than the previous block's).
     Block(Block<T>),
+    /// What the graph derived for an event already stored (at [`Stub::position`]), which
+    /// puts it back in memory once pruned ([`Store::find`], [`Parsec::readmit`]). Written
+    /// right after its event, by engines that prune; the same position again replaces it.
+    ///
+    /// [`Parsec::readmit`]: crate::Parsec::readmit
+    Stub(Stub),
+}
+
+/// An event found by hash ([`Store::find`]): where it is stored, and its stub if one was
+/// written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored<T> {
+    /// Its position.
+    pub position: u64,
+    /// The event.
+    pub event: PackedEvent<T>,
+    /// What re-admission needs besides the event ([`StoreOp::Stub`]).
+    pub stub: Option<Stub>,
 }
 
 /// What a store belongs to: written once, checked on every restart.
@@ -121,6 +149,14 @@ pub enum StoreError {
         /// The newest format this build reads.
         supported: u32,
     },
+    /// The store was written by an older format than this build reads.
+    #[error("store format {found} is older than this build's {supported}")]
+    ObsoleteFormat {
+        /// The format found.
+        found: u32,
+        /// The format this build reads.
+        supported: u32,
+    },
     /// `Init` with a header other than the one stored: another node's or another
     /// genesis's store.
     #[error("the store belongs to {stored:?}, not {given:?}")]
@@ -157,6 +193,11 @@ pub trait Store<T: Payload + Send + Sync>: Send + Sync {
 
     /// Up to `limit` blocks from sequence number `from` on, in order.
     async fn blocks(&self, from: u64, limit: usize) -> Result<Vec<Block<T>>, StoreError>;
+
+    /// The stored event with this hash, with its stub, or `None` if none is stored.
+    /// Serves [`Step::fetch`](crate::Step::fetch): a late event's parent the engine
+    /// pruned from memory.
+    async fn find(&self, hash: &EventHash) -> Result<Option<Stored<T>>, StoreError>;
 }
 
 /// Checks that `ops` continue a store at `events` events and `blocks` blocks with header
@@ -189,6 +230,14 @@ pub fn check_ops<T>(
                     )));
                 }
                 events += 1;
+            }
+            StoreOp::Stub(stub) => {
+                let position = stub.position().get() as u64;
+                if position >= events {
+                    return Err(StoreError::OutOfOrder(format!(
+                        "stub at position {position}, but {events} events are stored"
+                    )));
+                }
             }
             StoreOp::Block(block) => {
                 if block.sequence != blocks {
@@ -226,6 +275,8 @@ impl<T> Default for MemStore<T> {
             inner: std::sync::Arc::new(Mutex::new(MemInner {
                 header: None,
                 events: Vec::new(),
+                by_hash: DigestMap::default(),
+                stubs: BTreeMap::new(),
                 blocks: BTreeMap::new(),
             })),
         }
@@ -236,6 +287,10 @@ impl<T> Default for MemStore<T> {
 struct MemInner<T> {
     header: Option<StoreHeader>,
     events: Vec<PackedEvent<T>>,
+    /// Position by hash, for `find`; filled by `apply` (an event that cannot be hashed
+    /// is not in it).
+    by_hash: DigestMap<EventHash, u64>,
+    stubs: BTreeMap<u64, Stub>,
     blocks: BTreeMap<u64, Block<T>>,
 }
 
@@ -252,7 +307,7 @@ impl<T> MemStore<T> {
     }
 }
 
-impl<T: Clone> MemStore<T> {
+impl<T: Payload> MemStore<T> {
     /// [`Store::apply`] without a future: a `MemStore` never waits, so synchronous
     /// drivers (the simulator) call this directly.
     pub fn apply_now(&self, ops: Vec<StoreOp<T>>) -> Result<(), StoreError> {
@@ -262,7 +317,15 @@ impl<T: Clone> MemStore<T> {
         for op in ops {
             match op {
                 StoreOp::Init(_) => {}
-                StoreOp::Event { event, .. } => inner.events.push(event),
+                StoreOp::Event { position, event } => {
+                    if let Ok(hash) = event.hash() {
+                        inner.by_hash.insert(hash, position);
+                    }
+                    inner.events.push(event);
+                }
+                StoreOp::Stub(stub) => {
+                    inner.stubs.insert(stub.position().get() as u64, stub);
+                }
                 StoreOp::Block(block) => {
                     inner.blocks.insert(block.sequence, block);
                 }
@@ -287,6 +350,27 @@ impl<T: Clone> MemStore<T> {
         let from = usize::try_from(from).unwrap_or(usize::MAX);
         let tail = inner.events.get(from..).unwrap_or_default();
         Ok(tail.iter().take(limit).cloned().collect())
+    }
+
+    /// [`Store::find`] without a future.
+    pub fn find_now(&self, hash: &EventHash) -> Result<Option<Stored<T>>, StoreError> {
+        let inner = self.lock()?;
+        let Some(&position) = inner.by_hash.get(hash) else {
+            return Ok(None);
+        };
+        let event = usize::try_from(position)
+            .ok()
+            .and_then(|at| inner.events.get(at))
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt {
+                key: format!("hash {hash}"),
+                reason: format!("names position {position}, which holds no event"),
+            })?;
+        Ok(Some(Stored {
+            position,
+            event,
+            stub: inner.stubs.get(&position).cloned(),
+        }))
     }
 
     /// [`Store::blocks`] without a future.
@@ -317,5 +401,9 @@ impl<T: Payload + Send + Sync> Store<T> for MemStore<T> {
 
     async fn blocks(&self, from: u64, limit: usize) -> Result<Vec<Block<T>>, StoreError> {
         self.blocks_now(from, limit)
+    }
+
+    async fn find(&self, hash: &EventHash) -> Result<Option<Stored<T>>, StoreError> {
+        self.find_now(hash)
     }
 }

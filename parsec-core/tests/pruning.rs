@@ -1,14 +1,15 @@
 //! Memory pruning in the engine (spec §12): a pruned engine decides what an unpruned one
 //! decides while holding a bounded part of its graph, says so in its status, skips
-//! events below a creator's pruning floor, and drops an event whose self-parent it
-//! pruned with fault `ParentUnavailable`.
+//! events below a creator's pruning floor, re-admits from the store a pruned parent a
+//! late event needs, and drops the event with fault `ParentUnavailable` when the store
+//! lacks it too.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use common::*;
-use parsec_core::{ConfigError, Error, FaultKind, Parsec};
+use parsec_core::{ConfigError, Error, FaultKind, Parsec, StoreOp};
 use parsec_graph::{ConsensusMode, EventIndex, PackedEvent, WireMessage};
 use parsec_sim::network::Network;
 
@@ -77,25 +78,27 @@ fn a_zero_window_is_refused() {
     );
 }
 
-/// The events of creator 1 that `lean` pruned (below its floor), from `full`'s graph.
-fn pruned_events_of_peer_1(full: &Network, lean: &Network) -> Vec<PackedEvent<String>> {
-    let creator = full.peer_id(1);
-    let graph = full.engine(0).graph();
+/// The events of creator 1 that peer 0 of `lean` pruned (below its floor), from its store.
+fn pruned_events_of_peer_1(lean: &Network) -> Vec<PackedEvent<String>> {
+    let creator = lean.peer_id(1);
     let pruned = lean.engine(0).graph();
     let floor = pruned.pruning_floor(pruned.peer_index(&creator).unwrap());
-    graph
-        .iter()
-        .filter(|n| *graph.peer_id(n.creator()) == creator)
-        .filter(|n| n.creator_index() < floor && !pruned.contains(n.hash()))
-        .map(|n| n.event().packed().clone())
+    let stored = lean.nodes()[0].store().events_now(0, usize::MAX).unwrap();
+    stored
+        .into_iter()
+        .filter(|e| e.content.creator == creator && e.content.index < floor)
+        .filter(|e| !pruned.contains(&e.hash().unwrap()))
         .collect()
 }
 
 #[test]
-fn events_below_the_floor_are_skipped_and_orphans_of_pruned_parents_dropped() {
-    let full = run(None, 7);
+fn events_below_the_floor_are_skipped_and_forks_on_pruned_parents_readmit_them() {
     let mut lean = run(Some(4), 7);
-    let old = pruned_events_of_peer_1(&full, &lean);
+    let ids: Vec<parsec_graph::PeerId> = (0..4).map(|i| lean.peer_id(i)).collect();
+    // An input with nothing in it carries out a prune still due.
+    let flushed = lean.engine_mut(0).readmit(Vec::new()).unwrap();
+    assert_eq!(flushed, parsec_core::Step::default());
+    let old = pruned_events_of_peer_1(&lean);
     assert!(old.len() > 10, "peer 0 pruned peer 1's early events");
     let before = lean.engine(0).status().memory;
     let held_before = lean.engine(0).held_events();
@@ -103,48 +106,84 @@ fn events_below_the_floor_are_skipped_and_orphans_of_pruned_parents_dropped() {
     let step = lean
         .engine_mut(0)
         .handle_message(
-            full.peer_id(2),
+            ids[2],
             WireMessage::Events {
                 events: old.clone(),
             },
         )
         .unwrap();
-    assert!(step.faults.is_empty(), "{:?}", step.faults);
-    assert!(step.persist.is_empty());
+    assert_eq!(step, parsec_core::Step::default());
     assert_eq!(lean.engine(0).held_events(), held_before);
     assert_eq!(lean.engine(0).status().memory, before);
 
-    // A fork of peer 1 built on an event we pruned: its self-parent can never come, so
-    // it is dropped with ParentUnavailable instead of filling the future buffer.
+    // Forks of peer 1 at its floor, on the pruned event below it: held, and the parent
+    // asked of the store.
     let graph = lean.engine(0).graph();
-    let p1 = graph.peer_index(&full.peer_id(1)).unwrap();
+    let p1 = graph.peer_index(&ids[1]).unwrap();
     let floor = graph.pruning_floor(p1);
     let parent = old
         .iter()
         .find(|e| e.content.index + 1 == floor)
-        .expect("the event just below the floor was pruned");
-    let orphan = parsec_graph::EventContent {
-        creator: full.peer_id(1),
-        index: floor,
-        cause: parsec_graph::Cause::Requesting {
-            self_parent: parent.hash().unwrap(),
-            recipient: full.peer_id(0),
-        },
-        coin_shares: vec![],
-    }
-    .sign(&peer_keys(4)[1], &Default::default())
-    .unwrap()
-    .into_packed();
-    let step = lean
-        .engine_mut(0)
-        .handle_message(
-            full.peer_id(2),
-            WireMessage::Events {
-                events: vec![orphan],
-            },
-        )
+        .expect("the event just below the floor was pruned")
+        .hash()
         .unwrap();
+    let fork = |recipient: usize| {
+        parsec_graph::EventContent {
+            creator: ids[1],
+            index: floor,
+            cause: parsec_graph::Cause::Requesting {
+                self_parent: parent,
+                recipient: ids[recipient],
+            },
+            coin_shares: vec![],
+        }
+        .sign(&peer_keys(4)[1], &Default::default())
+        .unwrap()
+        .into_packed()
+    };
+    let send = |lean: &mut Network, event: PackedEvent<String>| {
+        let step = lean
+            .engine_mut(0)
+            .handle_message(
+                ids[2],
+                WireMessage::Events {
+                    events: vec![event],
+                },
+            )
+            .unwrap();
+        assert!(step.faults.is_empty(), "{:?}", step.faults);
+        assert_eq!(step.fetch, vec![parent]);
+        assert_eq!(lean.engine(0).held_events(), held_before + 1);
+    };
+
+    // A store that lacks the parent too: dropped with ParentUnavailable.
+    send(&mut lean, fork(0));
+    let step = lean.engine_mut(0).readmit(vec![(parent, None)]).unwrap();
     assert_eq!(kinds(&step), vec![FaultKind::ParentUnavailable]);
     assert_eq!(lean.engine(0).held_events(), held_before);
+
+    // The store's copy: re-admitted, and the fork inserted as an unpruned engine inserts
+    // it (a fork fault, the event and its stub persisted).
+    send(&mut lean, fork(3));
+    let found = lean.nodes()[0].store().find_now(&parent).unwrap();
+    assert!(
+        found.as_ref().is_some_and(|f| f.stub.is_some()),
+        "{found:?}"
+    );
+    let step = lean.engine_mut(0).readmit(vec![(parent, found)]).unwrap();
+    assert_eq!(kinds(&step), vec![FaultKind::Fork { index: floor }]);
+    assert_eq!(step.inserted().count(), 1);
+    assert!(step.persist.iter().any(|op| matches!(op, StoreOp::Stub(_))));
+    assert_eq!(lean.engine(0).held_events(), held_before);
+    assert!(lean.engine(0).graph().contains(&parent));
     assert!(!lean.engine(0).graph().holds(EventIndex::from(0)));
+
+    // A record that is not the one asked for is a damaged store, not a silent skip.
+    let other = old[0].hash().unwrap();
+    let wrong = lean.nodes()[0].store().find_now(&other).unwrap();
+    let error = lean
+        .engine_mut(0)
+        .readmit(vec![(old[1].hash().unwrap(), wrong)])
+        .unwrap_err();
+    assert!(matches!(error, Error::Readmit { .. }), "{error}");
 }

@@ -32,7 +32,9 @@
 //! ```
 
 use parsec_core::{Block, Store, StoreError, StoreHeader, StoreOp};
-use parsec_graph::{Cause, EventHash, Observation, PackedEvent, Proof, SecretKey, Vote};
+use parsec_graph::{
+    Cause, EventHash, Graph, Observation, PackedEvent, Proof, SecretKey, Stub, Vote,
+};
 
 use crate::fixtures;
 
@@ -119,6 +121,7 @@ pub async fn run<H: StoreHarness>(harness: &mut H) -> Result<SuiteReport, SuiteF
     check!("interrupted batch", interrupted(harness, &log));
     check!("corrupt record", corrupt(harness, &log));
     check!("newer format", newer_format(harness, &log));
+    check!("find by hash", find(harness, &log));
     Ok(report)
 }
 
@@ -191,6 +194,31 @@ fn chain(key: &SecretKey, count: usize, size: usize) -> Vec<PackedEvent<String>>
         events.push(event.into_packed());
     }
     events
+}
+
+/// A chain of `count` events of `key` from its `Initial` event, inserted into a graph,
+/// with each one's stub.
+fn stubbed_chain(key: &SecretKey, count: usize) -> Vec<(PackedEvent<String>, Stub)> {
+    let mut graph = Graph::new();
+    let mut out = Vec::with_capacity(count);
+    let mut parent: Option<EventHash> = None;
+    for index in 0..count as u64 {
+        let cause = match parent {
+            None => Cause::Initial,
+            Some(self_parent) => Cause::Requesting {
+                self_parent,
+                recipient: key.peer_id(),
+            },
+        };
+        let event = fixtures::event(key, index, cause);
+        parent = Some(*event.hash());
+        let packed = event.packed().clone();
+        let Ok(inserted) = graph.insert(event) else {
+            break;
+        };
+        out.push((packed, graph.node(inserted.index()).stub()));
+    }
+    out
 }
 
 fn block(key: &SecretKey, sequence: u64) -> Block<String> {
@@ -479,5 +507,71 @@ async fn newer_format<H: StoreHarness>(harness: &mut H, log: &Log) -> Result<boo
     }
     let store = open(harness)?;
     holds(&store, log, 5).await?;
+    Ok(true)
+}
+
+/// Events are found by hash, with the stub written for them (or none); a stub for an
+/// event not stored fails its whole batch; a stub written again replaces the first.
+async fn find<H: StoreHarness>(harness: &mut H, log: &Log) -> Result<bool, String> {
+    let chain = stubbed_chain(&SecretKey::from_seed([3; 32]), 120);
+    let store = open(harness)?;
+    let mut ops = vec![StoreOp::Init(log.header)];
+    for (position, (event, stub)) in chain.iter().enumerate() {
+        ops.push(StoreOp::Event {
+            position: position as u64,
+            event: event.clone(),
+        });
+        if position % 3 == 0 {
+            ops.push(StoreOp::Stub(stub.clone()));
+        }
+    }
+    apply(&store, ops).await?;
+    let beyond = chain[1].1.clone();
+    let refused = store.apply(vec![
+        StoreOp::Stub(chain[2].1.clone()),
+        StoreOp::Stub(beyond),
+    ]);
+    // Position 1 is stored: that batch is fine; one naming a position past the end is not.
+    refused
+        .await
+        .map_err(|e| format!("stubs of stored events: {e}"))?;
+    let mut other = stubbed_chain(&SecretKey::from_seed([4; 32]), 200);
+    let (_, past_end) = other.swap_remove(150);
+    match store
+        .apply(vec![
+            StoreOp::Stub(chain[4].1.clone()),
+            StoreOp::Stub(past_end),
+        ])
+        .await
+    {
+        Err(StoreError::OutOfOrder(_)) => {}
+        other => return fail(format!("a stub past the end: {other:?}")),
+    }
+    drop(store);
+    let store = open(harness)?;
+    for (position, (event, stub)) in chain.iter().enumerate() {
+        let hash = event.hash().map_err(|e| e.to_string())?;
+        let found = store
+            .find(&hash)
+            .await
+            .map_err(|e| format!("find {position}: {e}"))?
+            .ok_or_else(|| format!("event {position} not found by hash"))?;
+        ensure(found.position == position as u64, || {
+            format!("event {position} found at {}", found.position)
+        })?;
+        ensure(found.event == *event, || {
+            format!("event {position} differs")
+        })?;
+        // Stubs of every third event, of 1 and 2 written later; 4's batch failed.
+        let stubbed = position % 3 == 0 || position == 1 || position == 2;
+        ensure(found.stub.as_ref() == stubbed.then_some(stub), || {
+            format!("event {position}: stub {:?}", found.stub.is_some())
+        })?;
+    }
+    let unknown = store
+        .find(&EventHash::from_bytes([9; 32]))
+        .await
+        .map_err(|e| format!("find unknown: {e}"))?;
+    ensure(unknown.is_none(), || "an unknown hash was found".into())?;
     Ok(true)
 }

@@ -21,8 +21,9 @@ const FILE: &str = "restarts";
 const PAYLOADS: usize = 4;
 
 /// The options of seed `seed`: 4 to 7 peers, either mode, a lossy and reordering network
-/// half the time, up to one fault of another kind, and one to three restarts.
-fn options(seed: u64) -> ScheduleOptions {
+/// half the time, up to one fault of another kind, and one to three restarts; with
+/// `pruned`, engines prune to a window of 12 to 24 events per creator.
+fn options(seed: u64, pruned: bool) -> ScheduleOptions {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let peers = rng.random_range(4..=7);
     let mode = if rng.random_bool(0.5) {
@@ -44,11 +45,24 @@ fn options(seed: u64) -> ScheduleOptions {
     options.restarts = rng.random_range(1..=3).min(peers - options.faulty());
     options.coin =
         [CoinKind::Parity, CoinKind::Concrete, CoinKind::Threshold][rng.random_range(0..3)];
+    if pruned {
+        options.pruning_window = Some(rng.random_range(12..=24));
+    }
     options
 }
 
-/// Runs `seeds` on two threads; returns (runs, restarts, revotes) summed.
-fn run_seeds(seeds: Vec<u64>, test: &'static str) -> (u64, u64, u64) {
+/// What a set of runs added up to.
+#[derive(Default)]
+struct Totals {
+    runs: u64,
+    restarts: u64,
+    revotes: u64,
+    catch_up_events: u64,
+    readmitted: u64,
+}
+
+/// Runs `seeds` on two threads; returns what they added up to.
+fn run_seeds(seeds: Vec<u64>, test: &'static str, pruned: bool) -> Totals {
     let halves: Vec<Vec<u64>> = vec![
         seeds.iter().copied().step_by(2).collect(),
         seeds.iter().copied().skip(1).step_by(2).collect(),
@@ -57,11 +71,11 @@ fn run_seeds(seeds: Vec<u64>, test: &'static str) -> (u64, u64, u64) {
         .into_iter()
         .map(|seeds| {
             std::thread::spawn(move || {
-                let (mut runs, mut restarts, mut revotes) = (0, 0, 0);
+                let mut totals = Totals::default();
                 for seed in seeds {
                     let rerun = fixtures::test_command("parsec-sim", FILE, test);
                     let _guard = Rerun::new(seed, rerun.clone());
-                    let options = options(seed);
+                    let options = options(seed, pruned);
                     let schedule = Schedule::generate(&options, seed)
                         .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
                     assert_eq!(schedule.restarting.len(), options.restarts);
@@ -73,11 +87,13 @@ fn run_seeds(seeds: Vec<u64>, test: &'static str) -> (u64, u64, u64) {
                         outcome.stats.restarts, options.restarts as u64,
                         "seed {seed}: every planned restart happened"
                     );
-                    runs += 1;
-                    restarts += outcome.stats.restarts;
-                    revotes += outcome.stats.revotes;
+                    totals.runs += 1;
+                    totals.restarts += outcome.stats.restarts;
+                    totals.revotes += outcome.stats.revotes;
+                    totals.catch_up_events += outcome.stats.catch_up_events;
+                    totals.readmitted += outcome.stats.readmitted;
                 }
-                (runs, restarts, revotes)
+                totals
             })
         })
         .collect();
@@ -87,7 +103,13 @@ fn run_seeds(seeds: Vec<u64>, test: &'static str) -> (u64, u64, u64) {
             h.join()
                 .unwrap_or_else(|_| panic!("a seed failed (see above)"))
         })
-        .fold((0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2))
+        .fold(Totals::default(), |a, b| Totals {
+            runs: a.runs + b.runs,
+            restarts: a.restarts + b.restarts,
+            revotes: a.revotes + b.revotes,
+            catch_up_events: a.catch_up_events + b.catch_up_events,
+            readmitted: a.readmitted + b.readmitted,
+        })
 }
 
 #[test]
@@ -95,10 +117,35 @@ fn restarted_peers_keep_every_invariant() {
     let test = "restarted_peers_keep_every_invariant";
     let seeds = fixtures::seeds_from_env(1, 500);
     let count = seeds.len() as u64;
-    let (runs, restarts, revotes) = run_seeds(seeds, test);
-    println!("{runs} runs, {restarts} restarts, {revotes} votes cast again after a lost batch");
-    assert_eq!(runs, count);
-    assert!(restarts >= runs);
+    let t = run_seeds(seeds, test, false);
+    println!(
+        "{} runs, {} restarts, {} votes cast again after a lost batch",
+        t.runs, t.restarts, t.revotes
+    );
+    assert_eq!(t.runs, count);
+    assert!(t.restarts >= t.runs);
+}
+
+/// As above with engines that prune their memory to a small window: a restarted peer is
+/// caught up from its peers' stores, and its late events (persisted before the crash,
+/// sent after it) name parents its peers pruned meanwhile, which they re-admit from their
+/// stores (spec §12.5).
+#[test]
+fn pruned_peers_restart_catch_up_and_are_caught_up_with() {
+    let test = "pruned_peers_restart_catch_up_and_are_caught_up_with";
+    let seeds = fixtures::seeds_from_env(1, 500);
+    let count = seeds.len() as u64;
+    let t = run_seeds(seeds, test, true);
+    println!(
+        "{} runs, {} restarts, {} events served from stores, {} pruned parents re-admitted",
+        t.runs, t.restarts, t.catch_up_events, t.readmitted
+    );
+    assert_eq!(t.runs, count);
+    assert!(t.restarts >= t.runs);
+    if count >= 100 {
+        assert!(t.catch_up_events > 0, "no catch-up from a store was needed");
+        assert!(t.readmitted > 0, "no late event needed a re-admission");
+    }
 }
 
 #[test]

@@ -25,7 +25,7 @@ fn the_memory_store_passes_the_store_suite() -> Result<(), Box<dyn std::error::E
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     let report = runtime.block_on(store_suite::run(&mut Mem(MemStore::new())))?;
     println!("{report:?}");
-    assert_eq!(report.passed.len(), 7, "{report:?}");
+    assert_eq!(report.passed.len(), 8, "{report:?}");
     assert_eq!(
         report.skipped,
         ["interrupted batch", "corrupt record", "newer format"]

@@ -62,8 +62,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use parsec_core::{Block, Loaded, Store, StoreError, StoreOp};
-use parsec_graph::{PackedEvent, Payload};
+use parsec_core::{Block, Loaded, Store, StoreError, StoreOp, Stored};
+use parsec_graph::{EventHash, PackedEvent, Payload};
 use tokio::sync::oneshot;
 
 pub mod layout;
@@ -215,5 +215,10 @@ impl<T: Payload + Send + Sync + 'static> Store<T> for RocksStore<T> {
 
     async fn blocks(&self, from: u64, limit: usize) -> Result<Vec<Block<T>>, StoreError> {
         self.run(move |worker| worker.blocks(from, limit)).await
+    }
+
+    async fn find(&self, hash: &EventHash) -> Result<Option<Stored<T>>, StoreError> {
+        let hash = *hash;
+        self.run(move |worker| worker.find(&hash)).await
     }
 }

@@ -3,14 +3,14 @@
 use std::path::Path;
 
 use parsec_core::store::check_ops;
-use parsec_core::{Block, Loaded, StoreError, StoreHeader, StoreOp};
-use parsec_graph::wire;
+use parsec_core::{Block, Loaded, StoreError, StoreHeader, StoreOp, Stored};
+use parsec_graph::{EventHash, Payload, wire};
 use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
 };
 use serde::de::DeserializeOwned;
 
-use crate::layout::{self, BLOCKS, EVENTS, META};
+use crate::layout::{self, BLOCKS, EVENTS, HASHES, META, STUBS};
 
 /// A job for the worker: it answers through a channel of its own.
 pub(crate) type Job = Box<dyn FnOnce(&mut Worker) + Send>;
@@ -101,6 +101,12 @@ impl Worker {
                 supported: layout::FORMAT_VERSION,
             });
         }
+        if format < layout::FORMAT_VERSION {
+            return Err(StoreError::ObsoleteFormat {
+                found: format,
+                supported: layout::FORMAT_VERSION,
+            });
+        }
         self.header = match self.meta(layout::HEADER_KEY)? {
             Some(bytes) => Some(
                 wire::decode_value(&bytes)
@@ -157,10 +163,7 @@ impl Worker {
         })
     }
 
-    pub(crate) fn apply<T: serde::Serialize>(
-        &mut self,
-        ops: &[StoreOp<T>],
-    ) -> Result<(), StoreError> {
+    pub(crate) fn apply<T: Payload>(&mut self, ops: &[StoreOp<T>]) -> Result<(), StoreError> {
         let header = check_ops(self.header, self.events, self.blocks, ops)?;
         let mut batch = WriteBatch::default();
         let (events_cf, blocks_cf, meta_cf) = (
@@ -168,6 +171,7 @@ impl Worker {
             self.family(BLOCKS)?,
             self.family(META)?,
         );
+        let (hashes_cf, stubs_cf) = (self.family(HASHES)?, self.family(STUBS)?);
         let (mut events, mut blocks) = (self.events, self.blocks);
         for op in ops {
             match op {
@@ -181,9 +185,19 @@ impl Worker {
                 }
                 StoreOp::Init(_) => {}
                 StoreOp::Event { position, event } => {
-                    let value = encode(format!("{EVENTS}/{position}"), event)?;
+                    let key = format!("{EVENTS}/{position}");
+                    let value = encode(key.clone(), event)?;
+                    let hash = event
+                        .hash()
+                        .map_err(|e| StoreError::Backend(format!("cannot hash {key}: {e}")))?;
                     batch.put_cf(events_cf, layout::position_key(*position), value);
+                    batch.put_cf(hashes_cf, hash.as_bytes(), layout::position_key(*position));
                     events = position + 1;
+                }
+                StoreOp::Stub(stub) => {
+                    let position = stub.position().get() as u64;
+                    let value = encode(format!("{STUBS}/{position}"), stub)?;
+                    batch.put_cf(stubs_cf, layout::position_key(position), value);
                 }
                 StoreOp::Block(block) => {
                     let value = encode(format!("{BLOCKS}/{}", block.sequence), block)?;
@@ -216,6 +230,48 @@ impl Worker {
         limit: usize,
     ) -> Result<Vec<parsec_graph::PackedEvent<T>>, StoreError> {
         self.range(EVENTS, from, limit, self.events)
+    }
+
+    /// The event with this hash, with its stub (see [`parsec_core::Store::find`]).
+    pub(crate) fn find<T: DeserializeOwned>(
+        &self,
+        hash: &EventHash,
+    ) -> Result<Option<Stored<T>>, StoreError> {
+        let name = || format!("{HASHES}/{hash}");
+        let Some(value) = self
+            .db
+            .get_pinned_cf(self.family(HASHES)?, hash.as_bytes())
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let position = layout::key_position(&value)
+            .filter(|&p| p < self.events)
+            .ok_or_else(|| corrupt(name(), "not the position of a stored event"))?;
+        let key = layout::position_key(position);
+        let event = self
+            .db
+            .get_pinned_cf(self.family(EVENTS)?, key)
+            .map_err(backend)?
+            .ok_or_else(|| corrupt(format!("{EVENTS}/{position}"), "missing"))?;
+        let event = wire::decode_value(&event)
+            .map_err(|e| corrupt(format!("{EVENTS}/{position}"), e.to_string()))?;
+        let stub = match self
+            .db
+            .get_pinned_cf(self.family(STUBS)?, key)
+            .map_err(backend)?
+        {
+            Some(bytes) => Some(
+                wire::decode_value(&bytes)
+                    .map_err(|e| corrupt(format!("{STUBS}/{position}"), e.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok(Some(Stored {
+            position,
+            event,
+            stub,
+        }))
     }
 
     pub(crate) fn blocks<T: DeserializeOwned>(

@@ -74,7 +74,7 @@ async fn the_rocksdb_store_passes_the_store_suite() {
     let report = store_suite::run(&mut Rocks::new()).await.unwrap();
     println!("{report:?}");
     assert!(report.skipped.is_empty(), "{report:?}");
-    assert_eq!(report.passed.len(), 10);
+    assert_eq!(report.passed.len(), 11);
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@
 //! itself. Nothing here performs I/O: every input returns a
 //! [`Step`] saying what to persist, what to send and which blocks were decided.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use parsec_coin::{Coin, CommonCoin, KeyError};
 use parsec_graph::{
@@ -42,6 +42,7 @@ use crate::sync::{Answered, Reply, SyncKind, SyncMemory};
 
 mod decide;
 mod gossip;
+mod readmit;
 mod receive;
 mod restore;
 
@@ -73,6 +74,11 @@ pub struct Step<T> {
     /// Events peers lack that only the store holds: send each from the store, ahead of
     /// this step's messages to its peer ([`crate::catch_up`]).
     pub catch_up: Vec<CatchUp<T>>,
+    /// Parents of events we hold back that may be history we pruned from memory: look
+    /// each up with [`Store::find`](crate::Store::find) and hand those found to
+    /// [`Parsec::readmit`] (after applying this step's `persist`). One not found is not
+    /// ours yet: nothing to do.
+    pub fetch: Vec<EventHash>,
 }
 
 impl<T> Default for Step<T> {
@@ -83,6 +89,7 @@ impl<T> Default for Step<T> {
             blocks: Vec::new(),
             faults: Vec::new(),
             catch_up: Vec::new(),
+            fetch: Vec::new(),
         }
     }
 }
@@ -103,6 +110,7 @@ impl<T> Step<T> {
         self.blocks.extend(other.blocks);
         self.faults.extend(other.faults);
         self.catch_up.extend(other.catch_up);
+        self.fetch.extend(other.fetch);
     }
 
     fn fault(&mut self, sender: PeerId, creator: Option<PeerId>, kind: FaultKind) {
@@ -162,6 +170,8 @@ pub struct Parsec<T: Payload, C: CommonCoin> {
     prune_due: bool,
     /// What we sent each peer, to send less again (`sync`).
     sent: SyncMemory,
+    /// While [`Parsec::readmit`] runs: the parents asked for that the store lacks.
+    unavailable: BTreeSet<EventHash>,
 }
 
 impl<T: Payload> Parsec<T, Coin> {
@@ -253,6 +263,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             removed: false,
             prune_due: false,
             sent: SyncMemory::default(),
+            unavailable: BTreeSet::new(),
         })
     }
 

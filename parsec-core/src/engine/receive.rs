@@ -139,9 +139,10 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             && missing.contains(self_parent)
             && !self.held.contains(self_parent)
             && self.below_pruning_floor(event.creator(), event.index().saturating_sub(1))
+            && self.unavailable.contains(self_parent)
         {
-            // Its self-parent was pruned (the next one up is always held): waiting for
-            // it would only fill the buffer.
+            // Its self-parent was pruned (the next one up is always held) and the store
+            // does not hold it either: waiting for it would only fill the buffer.
             step.fault(sender, Some(*event.creator()), FaultKind::ParentUnavailable);
             return Ok(Placed::Held);
         }
@@ -203,6 +204,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         missing: Vec<EventHash>,
     ) {
         tracing::debug!(hash = %event.hash(), creator = %event.creator(), "holding event");
+        self.fetch_pruned(step, &missing);
         let eligible = self.was_member(event.creator());
         // The encoded size plus what holding it costs beyond that (an encoding error cannot
         // happen for an event that was decoded or signed; count it as too large to hold).
@@ -303,6 +305,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             position: index.get() as u64,
             event: packed,
         });
+        step.persist.extend(self.stub_op(index));
         self.held.parent_arrived(&hash);
         if creator != self.our_id
             && let Some(PeerState::Present(flags)) = self.peers.get_mut(&creator)

@@ -17,13 +17,16 @@
 //! write before anything else.
 
 use parsec_coin::{Coin, CommonCoin};
-use parsec_graph::{Cause, CodecError, EventError, PackedEvent, Payload, PeerId};
+use parsec_graph::{Cause, CodecError, EventError, EventHash, PackedEvent, Payload, PeerId};
+
+/// Events [`Restore::run`] reads per call.
+pub const REPLAY_CHUNK: usize = 1024;
 
 use super::{Parsec, Placed, Step};
 use crate::block::Block;
 use crate::config::Config;
 use crate::error::Error;
-use crate::store::{Loaded, StoreOp};
+use crate::store::{Loaded, StoreError, StoreOp, Stored};
 use crate::sync;
 use parsec_graph::SecretKey;
 
@@ -106,6 +109,9 @@ pub struct Restore<T: Payload, C: CommonCoin> {
     engine: Parsec<T, C>,
     blocks: Vec<Block<T>>,
     loaded: Loaded,
+    /// Pruned parents the next logged event needs ([`Restore::wants`]), and its position.
+    wants: Vec<EventHash>,
+    wanted_at: Option<u64>,
 }
 
 /// A restored engine and the blocks it decided again, in order, with their sequence
@@ -162,6 +168,8 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             engine,
             blocks: Vec::new(),
             loaded: *loaded,
+            wants: Vec::new(),
+            wanted_at: None,
         })
     }
 }
@@ -172,13 +180,65 @@ impl<T: Payload, C: CommonCoin> Restore<T, C> {
         self.engine.graph.len() as u64
     }
 
-    /// Inserts the next logged events, in position order.
+    /// Inserts the next logged events, in position order. It stops early, before an
+    /// event whose parent the replay pruned from memory meanwhile (a late event that was
+    /// inserted after its parent was re-admitted): [`Restore::wants`] then names what to
+    /// look up in the store for [`Restore::readmit`], and the replay goes on from
+    /// [`Restore::next_position`]. [`Restore::run`] does all of that.
     pub fn replay(&mut self, events: Vec<PackedEvent<T>>) -> Result<(), Error> {
         for packed in events {
             let position = self.next_position();
-            self.replay_one(position, packed)?;
+            if !self.replay_one(position, packed)? {
+                break;
+            }
         }
         Ok(())
+    }
+
+    /// The pruned parents the next logged event needs, to look up with
+    /// [`Store::find`](crate::Store::find) (empty while the replay can go on).
+    pub fn wants(&self) -> &[EventHash] {
+        &self.wants
+    }
+
+    /// Hands in what the store returned for [`Restore::wants`] (see [`Parsec::readmit`]).
+    pub fn readmit(&mut self, answers: Vec<(EventHash, Option<Stored<T>>)>) -> Result<(), Error> {
+        self.wants.clear();
+        for (hash, stored) in answers {
+            if let Some(stored) = stored.filter(|s| s.stub.is_some())
+                && !self.engine.graph.contains(&hash)
+            {
+                self.engine.readmit_stored(&hash, stored)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replays the whole log: `read(from, limit)` reads events as
+    /// [`Store::events`](crate::Store::events) does, `find(hash)` as
+    /// [`Store::find`](crate::Store::find) does (a synchronous driver passes its store's
+    /// calls, an async one `block_on` them or drives [`Restore::replay`] itself).
+    pub fn run(
+        &mut self,
+        mut read: impl FnMut(u64, usize) -> Result<Vec<PackedEvent<T>>, StoreError>,
+        mut find: impl FnMut(&EventHash) -> Result<Option<Stored<T>>, StoreError>,
+    ) -> Result<(), Error> {
+        loop {
+            if !self.wants.is_empty() {
+                let answers = self
+                    .wants
+                    .iter()
+                    .map(|hash| Ok((*hash, find(hash)?)))
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                self.readmit(answers)?;
+                continue;
+            }
+            let events = read(self.next_position(), REPLAY_CHUNK)?;
+            if events.is_empty() {
+                return Ok(());
+            }
+            self.replay(events)?;
+        }
     }
 
     /// The engine, once every logged event was replayed.
@@ -211,7 +271,8 @@ impl<T: Payload, C: CommonCoin> Restore<T, C> {
         })
     }
 
-    fn replay_one(&mut self, position: u64, packed: PackedEvent<T>) -> Result<(), Error> {
+    /// Replays one logged event; false (nothing done) if it needs pruned parents first.
+    fn replay_one(&mut self, position: u64, packed: PackedEvent<T>) -> Result<bool, Error> {
         let engine = &mut self.engine;
         let prepared = packed
             .prepare()
@@ -220,6 +281,21 @@ impl<T: Payload, C: CommonCoin> Restore<T, C> {
             .verify_with(&engine.config.event_limits, &mut engine.keys)
             .map_err(|error| RestoreError::Invalid { position, error })?;
         let hash = *event.hash();
+        let missing: Vec<EventHash> = [event.cause().self_parent(), event.cause().other_parent()]
+            .into_iter()
+            .flatten()
+            .filter(|parent| !engine.graph.contains(parent))
+            .copied()
+            .collect();
+        if !missing.is_empty() && engine.graph.base().get() > 0 {
+            if self.wanted_at == Some(position) {
+                // Asked for once already: the store does not hold them.
+                return Err(RestoreError::Misplaced { position }.into());
+            }
+            self.wanted_at = Some(position);
+            self.wants = missing;
+            return Ok(false);
+        }
         let creator = *event.creator();
         let mut step = Step::default();
         if creator == engine.our_id {
@@ -282,7 +358,7 @@ impl<T: Payload, C: CommonCoin> Restore<T, C> {
         // long log is replayed.
         engine.prune_if_due();
         self.blocks.extend(step.blocks);
-        Ok(())
+        Ok(true)
     }
 }
 

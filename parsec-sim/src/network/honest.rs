@@ -115,6 +115,7 @@ pub struct HonestPeer {
     /// Whether `store` is written (without it the peer cannot restart).
     durable: bool,
     catch_up_events: u64,
+    readmitted: u64,
     /// How to start the engine again from its store (`None` if it never started).
     pub(super) restart: Option<Restart>,
 }
@@ -133,6 +134,7 @@ impl HonestPeer {
             store: MemStore::new(),
             durable: true,
             catch_up_events: 0,
+            readmitted: 0,
             restart,
         }
     }
@@ -227,6 +229,7 @@ impl HonestPeer {
             mut blocks,
             mut faults,
             catch_up,
+            fetch,
         } = step;
         let events = persist
             .iter()
@@ -265,7 +268,43 @@ impl HonestPeer {
             };
             ctx.send(out.to, packet);
         }
+        if let Some(step) = self.readmit(fetch, ctx.peer)? {
+            self.record(step, ctx)?;
+        }
         Ok(())
+    }
+
+    /// Looks `fetch` up in the store and hands the answers to the engine (spec §12.5):
+    /// the step that made, if anything was asked for and the peer keeps a store.
+    fn readmit(
+        &mut self,
+        fetch: Vec<parsec_graph::EventHash>,
+        peer: usize,
+    ) -> Result<Option<Step<String>>, NetworkError> {
+        if fetch.is_empty() || !self.durable || !self.running {
+            return Ok(None);
+        }
+        let mut answers = Vec::with_capacity(fetch.len());
+        for hash in fetch {
+            let found = self
+                .store
+                .find_now(&hash)
+                .map_err(|source| NetworkError::Store { peer, source })?;
+            self.readmitted += u64::from(found.is_some());
+            answers.push((hash, found));
+        }
+        let Some(engine) = self.engine.as_mut() else {
+            return Ok(None);
+        };
+        let step = engine
+            .readmit(answers)
+            .map_err(|source| NetworkError::Engine { peer, source })?;
+        Ok(Some(step))
+    }
+
+    /// Pruned parents of late events it found in its store and re-admitted.
+    pub fn readmitted(&self) -> u64 {
+        self.readmitted
     }
 
     fn vote(

@@ -12,9 +12,6 @@ use parsec_graph::{SecretKey, VerifiedEvents};
 
 use super::{HonestPeer, Network, NetworkError};
 
-/// Events read from the store per call while restoring.
-const RESTORE_CHUNK: usize = 512;
-
 /// What a peer needs to start again: its key, the genesis configuration, the coin as it
 /// was before the first event (a fresh copy; the running coin holds state the log
 /// rebuilds), and the network's shared signature checks.
@@ -51,16 +48,13 @@ impl Network<HonestPeer> {
             None => Parsec::restore(restart.key, restart.config, &loaded),
         }
         .map_err(engine_error)?;
-        loop {
-            let events = node
-                .store
-                .events_now(restore.next_position(), RESTORE_CHUNK)
-                .map_err(store_error)?;
-            if events.is_empty() {
-                break;
-            }
-            restore.replay(events).map_err(engine_error)?;
-        }
+        let store = &node.store;
+        restore
+            .run(
+                |from, limit| store.events_now(from, limit),
+                |hash| store.find_now(hash),
+            )
+            .map_err(engine_error)?;
         let replayed = restore.next_position();
         let mut restored = restore.finish().map_err(engine_error)?;
         if restored.blocks != node.blocks() {

@@ -18,9 +18,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use parsec_core::{CatchUp, MemStore, Parsec, Store, StoreError, StoreOp};
-use parsec_graph::Observation;
+use parsec_core::{CatchUp, MemStore, Parsec, Step, Store, StoreError, StoreOp};
 use parsec_graph::wire;
+use parsec_graph::{EventHash, Observation};
 
 use super::invariants::{Invariant, Violation};
 use super::peer::{Role, Shared, SimPeer, engine_error};
@@ -180,6 +180,37 @@ impl SimPeer {
         Ok(())
     }
 
+    /// Looks `fetch` up in the store and hands the answers to the engine (spec §12.5):
+    /// the step that made, if anything was asked for and the peer has a store.
+    pub(crate) fn readmit(
+        &mut self,
+        fetch: Vec<EventHash>,
+        ctx: &mut Ctx<'_, '_>,
+    ) -> Result<Option<Step<String>>, Violation> {
+        let peer = ctx.peer;
+        let (Some(stores), Some(store), Role::Honest(engine)) =
+            (&ctx.shared.stores, &self.store, &mut self.role)
+        else {
+            return Ok(None);
+        };
+        if fetch.is_empty() || self.crashed {
+            return Ok(None);
+        }
+        let mut answers = Vec::with_capacity(fetch.len());
+        for hash in fetch {
+            let found = stores
+                .runtime
+                .block_on(store.0.find(&hash))
+                .map_err(|e| store_error(peer, "find", e))?;
+            ctx.shared.stats.readmitted += u64::from(found.is_some());
+            answers.push((hash, found));
+        }
+        let step = engine
+            .readmit(answers)
+            .map_err(|e| engine_error(peer, "readmit", e))?;
+        Ok(Some(step))
+    }
+
     /// Dies now: the engine is gone (kept for inspection), the store handle closed.
     pub(crate) fn crash_now(&mut self, ctx: &mut Ctx<'_, '_>) {
         self.crashed = true;
@@ -221,18 +252,13 @@ impl SimPeer {
         let config = SimPeer::config_of(ctx.shared, &self.id);
         let mut restore = Parsec::restore(peer_key(peer), config, &loaded)
             .map_err(|e| engine_error(peer, "restore", e))?;
-        loop {
-            let events = stores
-                .runtime
-                .block_on(store.0.events(restore.next_position(), 1024))
-                .map_err(|e| store_error(peer, "events", e))?;
-            if events.is_empty() {
-                break;
-            }
-            restore
-                .replay(events)
-                .map_err(|e| engine_error(peer, "restore replay", e))?;
-        }
+        let runtime = &stores.runtime;
+        restore
+            .run(
+                |from, limit| runtime.block_on(store.0.events(from, limit)),
+                |hash| runtime.block_on(store.0.find(hash)),
+            )
+            .map_err(|e| engine_error(peer, "restore replay", e))?;
         let mut restored = restore
             .finish()
             .map_err(|e| engine_error(peer, "restore finish", e))?;

@@ -257,6 +257,7 @@ impl SimPeer {
             blocks,
             faults,
             catch_up,
+            fetch,
         } = step;
         if !self.persist(persist, ctx)? {
             return Ok(());
@@ -281,6 +282,10 @@ impl SimPeer {
         }
         if decided && self.pending_crash == Some(CrashPoint::AfterDecision) {
             self.crash_now(ctx);
+            return Ok(());
+        }
+        if let Some(step) = self.readmit(fetch, ctx)? {
+            self.absorb(step, ctx)?;
         }
         Ok(())
     }

@@ -79,6 +79,8 @@ pub struct Stats {
     pub catch_up_events: u64,
     /// Catch-ups an honest peer could not serve (a run without stores).
     pub catch_ups_unserved: u64,
+    /// Pruned parents of late events found in a store and re-admitted (spec §12.5).
+    pub readmitted: u64,
     /// Distinct coins some honest engine's elections needed (the most over the engines).
     pub coins_needed: u64,
     /// Elections of an honest engine that needed a coin (the most over the engines).
