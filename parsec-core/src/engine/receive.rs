@@ -129,12 +129,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         sender: PeerId,
         event: Event<T>,
     ) -> Result<Placed, Error> {
-        let missing: Vec<EventHash> = [event.cause().self_parent(), event.cause().other_parent()]
-            .into_iter()
-            .flatten()
-            .filter(|parent| !self.graph.contains(parent))
-            .copied()
-            .collect();
+        let missing = self.missing_parents(&event);
         if let Some(self_parent) = event.cause().self_parent()
             && missing.contains(self_parent)
             && !self.held.contains(self_parent)
@@ -174,6 +169,13 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             return Ok(Placed::Held);
         }
         self.insert_now(step, sender, event)
+    }
+
+    /// The parents of `event` that are not in the graph.
+    pub(super) fn missing_parents(&self, event: &Event<T>) -> Vec<EventHash> {
+        parents_of(event)
+            .filter(|parent| !self.graph.contains(parent))
+            .collect()
     }
 
     /// The held events that supply `missing` (all held and grounded), parents first.

@@ -281,12 +281,7 @@ impl<T: Payload, C: CommonCoin> Restore<T, C> {
             .verify_with(&engine.config.event_limits, &mut engine.keys)
             .map_err(|error| RestoreError::Invalid { position, error })?;
         let hash = *event.hash();
-        let missing: Vec<EventHash> = [event.cause().self_parent(), event.cause().other_parent()]
-            .into_iter()
-            .flatten()
-            .filter(|parent| !engine.graph.contains(parent))
-            .copied()
-            .collect();
+        let missing = engine.missing_parents(&event);
         if !missing.is_empty() && engine.graph.base().get() > 0 {
             if self.wanted_at == Some(position) {
                 // Asked for once already: the store does not hold them.
