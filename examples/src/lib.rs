@@ -575,9 +575,9 @@ impl<'p> Simulation<'p> {
                         .map_or("?".to_string(), peer_name)
                 );
             }
-            let seen = self.peers[peer].blocks.len();
-            for block in &self.net.blocks(peer)[seen..] {
-                let decided = decided(&self.net, &self.payload_index, self.params, block);
+            // Taken, as an application takes them: a long run keeps only `Decided`s.
+            for block in self.net.take_blocks(peer) {
+                let decided = decided(&self.net, &self.payload_index, self.params, &block);
                 let position = self.peers[peer].blocks.len();
                 match self.agreed.get(position) {
                     Some(agreed) if *agreed != decided => bail!(

@@ -488,3 +488,36 @@ fn faulty_links_over_the_wire_still_agree() {
     check_prefix_agreement(&net, mode, "at the end");
     assert!(net.all_faults().is_empty(), "{:?}", net.all_faults());
 }
+
+#[test]
+fn taken_blocks_are_handed_out_once_and_still_checked_at_restart() {
+    let seed = seed_from_env(23);
+    let mut net = Network::new(4, ConsensusMode::Supermajority, seed).unwrap();
+    for i in 0..4 {
+        net.vote(i, opaque("a")).unwrap();
+    }
+    net.run_until(2000, |net| (0..4).all(|i| net.blocks(i).len() == 2))
+        .unwrap();
+    let before = net.blocks(1).to_vec();
+    let taken = net.take_blocks(1);
+    assert_eq!(taken, before, "PARSEC_SEED={seed}");
+    assert!(net.blocks(1).is_empty());
+    assert!(net.take_blocks(1).is_empty(), "handed out once");
+    assert_eq!(net.node(1).blocks_taken(), 2);
+    net.crash(1).unwrap();
+    // The restored engine decides the taken blocks again; they match, so it restarts.
+    net.restart(1).unwrap();
+    for i in 0..4 {
+        net.vote(i, opaque("b")).unwrap();
+    }
+    net.run_until(4000, |net| {
+        net.node(1).blocks_taken() + net.blocks(1).len() == 3
+            && (0..4).all(|i| i == 1 || net.blocks(i).len() == 3)
+    })
+    .unwrap();
+    assert_eq!(
+        net.blocks(1),
+        &net.blocks(0)[2..],
+        "only the block decided after the take (PARSEC_SEED={seed})"
+    );
+}

@@ -11,8 +11,8 @@ use super::MetaEvent;
 pub(super) struct Metas {
     /// Positions below this are dropped and read as `None`.
     base: usize,
-    slots: VecDeque<Option<MetaEvent>>,
-    none: Option<MetaEvent>,
+    slots: VecDeque<Option<Box<MetaEvent>>>,
+    none: Option<Box<MetaEvent>>,
 }
 
 impl Metas {
@@ -21,12 +21,12 @@ impl Metas {
         self.base + self.slots.len()
     }
 
-    pub(super) fn push(&mut self, meta: Option<MetaEvent>) {
+    pub(super) fn push(&mut self, meta: Option<Box<MetaEvent>>) {
         self.slots.push_back(meta);
     }
 
     /// The entry at `position`, `None` past the end; dropped ones read as no meta-event.
-    pub(super) fn get(&self, position: usize) -> Option<&Option<MetaEvent>> {
+    pub(super) fn get(&self, position: usize) -> Option<&Option<Box<MetaEvent>>> {
         match position.checked_sub(self.base) {
             Some(offset) => self.slots.get(offset),
             None => Some(&self.none),
@@ -34,7 +34,7 @@ impl Metas {
     }
 
     /// The entry at `position`, if kept (not dropped, not past the end).
-    pub(super) fn get_mut(&mut self, position: usize) -> Option<&mut Option<MetaEvent>> {
+    pub(super) fn get_mut(&mut self, position: usize) -> Option<&mut Option<Box<MetaEvent>>> {
         let offset = position.checked_sub(self.base)?;
         self.slots.get_mut(offset)
     }
@@ -44,7 +44,7 @@ impl Metas {
         &mut self,
         start: usize,
         end: usize,
-    ) -> impl Iterator<Item = &mut Option<MetaEvent>> {
+    ) -> impl Iterator<Item = &mut Option<Box<MetaEvent>>> {
         let from = start.saturating_sub(self.base);
         let to = end.min(self.len()).saturating_sub(self.base);
         self.slots.range_mut(from.min(to)..to)
@@ -66,9 +66,9 @@ impl Metas {
 }
 
 impl Index<usize> for Metas {
-    type Output = Option<MetaEvent>;
+    type Output = Option<Box<MetaEvent>>;
 
-    fn index(&self, position: usize) -> &Option<MetaEvent> {
+    fn index(&self, position: usize) -> &Option<Box<MetaEvent>> {
         match self.get(position) {
             Some(meta) => meta,
             None => panic!("no meta-event slot at {position} yet"),
@@ -79,7 +79,7 @@ impl Index<usize> for Metas {
 impl IndexMut<usize> for Metas {
     /// # Panics
     /// Below the dropped range or past the end: writing there is a bug of the caller.
-    fn index_mut(&mut self, position: usize) -> &mut Option<MetaEvent> {
+    fn index_mut(&mut self, position: usize) -> &mut Option<Box<MetaEvent>> {
         let offset = position
             .checked_sub(self.base)
             .filter(|&o| o < self.slots.len());

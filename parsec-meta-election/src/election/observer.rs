@@ -73,13 +73,13 @@ impl<C: CommonCoin> Elections<C> {
         if !matches!(observer, Observer::None) {
             strongly_seen.clear();
         }
-        self.meta[event.get()] = Some(MetaEvent {
+        self.meta[event.get()] = Some(Box::new(MetaEvent {
             content,
             union,
             observer,
             lists,
             strongly_seen,
-        });
+        }));
         self.note_digest(graph, event);
     }
 

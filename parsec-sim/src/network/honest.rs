@@ -106,6 +106,8 @@ pub struct HonestPeer {
     pub(super) engine: Option<Engine>,
     pub(super) running: bool,
     blocks: Vec<Block<String>>,
+    /// Blocks handed out by [`Network::take_blocks`], which `blocks` no longer holds.
+    blocks_taken: usize,
     faults: Vec<Fault>,
     persisted: usize,
     events_sent: u64,
@@ -127,6 +129,7 @@ impl HonestPeer {
             running: engine.is_some(),
             engine,
             blocks: Vec::new(),
+            blocks_taken: 0,
             faults: Vec::new(),
             persisted: 0,
             events_sent: 0,
@@ -155,9 +158,15 @@ impl HonestPeer {
         self.running && self.engine.is_some()
     }
 
-    /// Every block it output, in output order.
+    /// Every block it output, in output order, except those taken with
+    /// [`Network::take_blocks`].
     pub fn blocks(&self) -> &[Block<String>] {
         &self.blocks
+    }
+
+    /// How many of its blocks were taken with [`Network::take_blocks`] (the first ones).
+    pub fn blocks_taken(&self) -> usize {
+        self.blocks_taken
     }
 
     /// Every fault it reported, in order.
@@ -623,12 +632,25 @@ impl Network<HonestPeer> {
         Ok(())
     }
 
-    /// Every block the peer at `peer` output so far, in output order.
+    /// Every block the peer at `peer` output so far, in output order, except those
+    /// taken with [`Network::take_blocks`].
     ///
     /// # Panics
     /// If `peer >= len()`.
     pub fn blocks(&self, peer: usize) -> &[Block<String>] {
         self.node(peer).blocks()
+    }
+
+    /// Hands over the blocks the peer at `peer` output since the last call, as an
+    /// application takes them, so that a long run does not keep every block of every
+    /// peer. A restart then checks the restored blocks after the taken ones only.
+    ///
+    /// # Panics
+    /// If `peer >= len()`.
+    pub fn take_blocks(&mut self, peer: usize) -> Vec<Block<String>> {
+        let node = self.node_mut(peer);
+        node.blocks_taken += node.blocks.len();
+        std::mem::take(&mut node.blocks)
     }
 
     /// Every fault the peer at `peer` reported so far, in order.

@@ -57,11 +57,14 @@ impl Network<HonestPeer> {
             .map_err(engine_error)?;
         let replayed = restore.next_position();
         let mut restored = restore.finish().map_err(engine_error)?;
-        if restored.blocks != node.blocks() {
+        let taken = node.blocks_taken();
+        if restored.blocks.len() != taken + node.blocks().len()
+            || restored.blocks[taken.min(restored.blocks.len())..] != *node.blocks()
+        {
             return Err(NetworkError::RestoredOtherBlocks {
                 peer,
                 restored: restored.blocks.len(),
-                output: node.blocks().len(),
+                output: taken + node.blocks().len(),
             });
         }
         node.store
