@@ -214,7 +214,9 @@ struct Peer {
     votes: Vec<usize>,
     /// Payload indices not voted yet.
     unvoted: Vec<usize>,
-    blocks: Vec<Decided>,
+    /// Blocks output: its blocks are the first `blocks` agreed ones (`absorb` checks
+    /// each), so they are not kept per peer.
+    blocks: usize,
     /// Blocks held at the start of the current round.
     blocks_before: usize,
     /// Expected payload blocks output so far.
@@ -255,6 +257,7 @@ pub struct Round<'a> {
     /// The run's parameters.
     pub params: &'a Params,
     peers: &'a [Peer],
+    agreed: &'a [Decided],
     net: &'a Network,
     payload_names: &'a [String],
 }
@@ -272,6 +275,7 @@ impl<'a> Round<'a> {
     /// Every peer, in naming order.
     pub fn peers(&self) -> impl ExactSizeIterator<Item = PeerView<'a>> + 'a {
         let net = self.net;
+        let agreed = self.agreed;
         self.peers
             .iter()
             .enumerate()
@@ -279,8 +283,8 @@ impl<'a> Round<'a> {
                 name: &peer.name,
                 engine: net.try_engine(i),
                 votes: &peer.votes,
-                blocks: &peer.blocks,
-                new_blocks: peer.blocks.len() - peer.blocks_before,
+                blocks: &agreed[..peer.blocks],
+                new_blocks: peer.blocks - peer.blocks_before,
             })
     }
 
@@ -364,6 +368,7 @@ pub fn run_with(params: &Params, on_round: &mut dyn OnRound) -> Result<Summary> 
             number: rounds,
             params,
             peers: &sim.peers,
+            agreed: &sim.agreed,
             net: &sim.net,
             payload_names: &sim.payload_names,
         })?;
@@ -383,7 +388,7 @@ pub fn run_with(params: &Params, on_round: &mut dyn OnRound) -> Result<Summary> 
     let largest_graph = honest().map(|e| e.graph().len()).max().unwrap_or(0);
     let blocks = running
         .iter()
-        .map(|&i| sim.peers[i].blocks.len())
+        .map(|&i| sim.peers[i].blocks)
         .max()
         .unwrap_or(0);
     Ok(Summary {
@@ -462,7 +467,7 @@ impl<'p> Simulation<'p> {
                 } else {
                     Vec::new()
                 },
-                blocks: Vec::new(),
+                blocks: 0,
                 blocks_before: 0,
                 expected_blocks: 0,
             })
@@ -484,8 +489,11 @@ impl<'p> Simulation<'p> {
     /// Whether every honest peer output genesis and every expected payload block.
     fn done(&self) -> bool {
         let expected = self.params.expected_payload_blocks();
-        self.running()
-            .all(|p| p.blocks.first() == Some(&Decided::Genesis) && p.expected_blocks >= expected)
+        self.running().all(|p| {
+            p.blocks > 0
+                && self.agreed.first() == Some(&Decided::Genesis)
+                && p.expected_blocks >= expected
+        })
     }
 
     /// The peers that run.
@@ -517,7 +525,7 @@ impl<'p> Simulation<'p> {
 
     fn play_round(&mut self) -> Result<()> {
         for peer in &mut self.peers {
-            peer.blocks_before = peer.blocks.len();
+            peer.blocks_before = peer.blocks;
         }
         let n = self.peers.len();
         let mut order: Vec<usize> = (0..n).collect();
@@ -578,7 +586,7 @@ impl<'p> Simulation<'p> {
             // Taken, as an application takes them: a long run keeps only `Decided`s.
             for block in self.net.take_blocks(peer) {
                 let decided = decided(&self.net, &self.payload_index, self.params, &block);
-                let position = self.peers[peer].blocks.len();
+                let position = self.peers[peer].blocks;
                 match self.agreed.get(position) {
                     Some(agreed) if *agreed != decided => bail!(
                         "agreement broken: block {position} of {} differs from another peer's",
@@ -598,7 +606,7 @@ impl<'p> Simulation<'p> {
                 if expected {
                     record.expected_blocks += 1;
                 }
-                record.blocks.push(decided);
+                record.blocks += 1;
             }
         }
         Ok(())

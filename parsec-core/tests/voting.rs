@@ -47,6 +47,10 @@ fn sole_voter_decides_each_vote_immediately() {
             assert_eq!(payloads, expected, "{mode:?}");
             assert_eq!(engine.our_unpolled_observations().count(), 0, "{mode:?}");
             assert!(engine.have_voted_for(&opaque(vote)));
+            assert!(
+                matches!(engine.vote_for(opaque(vote)), Err(Error::DuplicateVote)),
+                "{mode:?}: a decided vote of ours is still ours"
+            );
         }
         for (k, block) in blocks.iter().enumerate() {
             assert_eq!(block.sequence, k as u64);

@@ -193,18 +193,24 @@ impl fmt::Debug for KeyCache {
 /// signatures once. Only events that verified are recorded, keyed by hash and signature
 /// (the hash covers the content and the vote signature, not the event signature), so a
 /// forgery never matches. Share it only between engines that trust each other's checks,
-/// i.e. within one process. Bounded: past its capacity it starts over.
+/// i.e. within one process.
+///
+/// Bounded: it remembers the last [`VerifiedEvents::CAPACITY`] to
+/// `2 · CAPACITY` events recorded, in two generations (a full one becomes the old one and
+/// the one before is dropped). The engines of one process receive an event within a few
+/// syncs of each other, so recent events are what they ask about.
 #[derive(Clone, Default)]
 pub struct VerifiedEvents(std::sync::Arc<std::sync::Mutex<VerifiedSet>>);
 
 #[derive(Default)]
 struct VerifiedSet {
-    set: crate::hashing::DigestMap<(EventHash, Signature), ()>,
+    current: crate::hashing::DigestMap<(EventHash, Signature), ()>,
+    previous: crate::hashing::DigestMap<(EventHash, Signature), ()>,
 }
 
 impl VerifiedEvents {
-    /// Most events remembered.
-    pub const CAPACITY: usize = 1 << 20;
+    /// Events per generation.
+    pub const CAPACITY: usize = 1 << 14;
 
     /// An empty record.
     pub fn new() -> Self {
@@ -212,23 +218,27 @@ impl VerifiedEvents {
     }
 
     fn contains(&self, hash: &EventHash, signature: &Signature) -> bool {
-        self.0
-            .lock()
-            .is_ok_and(|guard| guard.set.contains_key(&(*hash, *signature)))
+        let key = (*hash, *signature);
+        self.0.lock().is_ok_and(|guard| {
+            guard.current.contains_key(&key) || guard.previous.contains_key(&key)
+        })
     }
 
     fn insert(&self, hash: &EventHash, signature: &Signature) {
         if let Ok(mut guard) = self.0.lock() {
-            if guard.set.len() >= Self::CAPACITY {
-                guard.set.clear();
+            if guard.current.len() >= Self::CAPACITY {
+                let full = std::mem::take(&mut guard.current);
+                guard.previous = full;
             }
-            guard.set.insert((*hash, *signature), ());
+            guard.current.insert((*hash, *signature), ());
         }
     }
 
     /// Number of events remembered.
     pub fn len(&self) -> usize {
-        self.0.lock().map_or(0, |guard| guard.set.len())
+        self.0
+            .lock()
+            .map_or(0, |guard| guard.current.len() + guard.previous.len())
     }
 
     /// Whether nothing is remembered.
@@ -379,5 +389,36 @@ impl PeerIndex {
 impl fmt::Display for PeerIndex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "p{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: usize) -> (EventHash, Signature) {
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&(n as u64).to_le_bytes());
+        (EventHash::from_bytes(bytes), Signature::from_bytes([7; 64]))
+    }
+
+    #[test]
+    fn verified_events_keep_the_recent_generations_only() {
+        let set = VerifiedEvents::new();
+        let total = 2 * VerifiedEvents::CAPACITY + 1;
+        for n in 0..total {
+            let (hash, signature) = entry(n);
+            set.insert(&hash, &signature);
+        }
+        assert!(set.len() <= 2 * VerifiedEvents::CAPACITY);
+        let (hash, signature) = entry(0);
+        assert!(!set.contains(&hash, &signature), "the oldest is forgotten");
+        for n in total - VerifiedEvents::CAPACITY..total {
+            let (hash, signature) = entry(n);
+            assert!(
+                set.contains(&hash, &signature),
+                "recent event {n} forgotten"
+            );
+        }
     }
 }

@@ -30,6 +30,15 @@ impl Bits {
         new
     }
 
+    /// The members, ascending.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            (0..64)
+                .filter(move |bit| word & (1 << bit) != 0)
+                .map(move |bit| w * 64 + bit)
+        })
+    }
+
     /// Empties the set (keeping its storage).
     pub(crate) fn clear(&mut self) {
         self.0.clear();

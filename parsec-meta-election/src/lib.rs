@@ -74,6 +74,7 @@
 
 mod bits;
 mod election;
+mod key_set;
 pub mod metavote;
 mod voters;
 
@@ -81,6 +82,7 @@ pub use election::{
     CoinStats, DecidedGroup, DecidedKey, ElectionError, ElectionStep, Elections, MembershipChange,
     MetaDigest, PendingKey,
 };
+pub use key_set::KeySet;
 pub use metavote::{BoolSet, MetaValue, MetaVote, RoundStep, Thresholds};
 pub use parsec_graph::Graph;
 pub use voters::VoterSet;

@@ -78,6 +78,10 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             "decided"
         );
         for entry in group.entries {
+            if let Some(at) = self.our_votes.iter().position(|(key, _)| *key == entry.key) {
+                self.our_votes.remove(at);
+                self.our_decided_votes.insert(&entry.key);
+            }
             if let Some(payload) = entry.payload
                 && !payload.is_internal()
             {

@@ -28,7 +28,7 @@ use parsec_graph::{
 };
 #[cfg(feature = "testing")]
 use parsec_meta_election::MetaVote;
-use parsec_meta_election::{Elections, MetaDigest, VoterSet};
+use parsec_meta_election::{Elections, KeySet, MetaDigest, VoterSet};
 
 use crate::block::Block;
 use crate::catch_up::CatchUp;
@@ -156,7 +156,10 @@ pub struct Parsec<T: Payload, C: CommonCoin> {
     elections: Elections<C>,
     peers: BTreeMap<PeerId, PeerState>,
     our_last: Option<EventIndex>,
+    /// Our votes not decided yet, in voting order.
     our_votes: Vec<(ObservationKey, Observation<T>)>,
+    /// Our votes decided since: all a decided vote of ours leaves (32 bytes).
+    our_decided_votes: KeySet,
     /// The requests and responses handled so far.
     answered: Answered,
     held: FutureBuffer<T>,
@@ -255,6 +258,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             peers,
             our_last: None,
             our_votes: Vec::new(),
+            our_decided_votes: KeySet::new(),
             answered: Answered::default(),
             held: FutureBuffer::default(),
             keys: KeyCache::new(),
@@ -387,17 +391,17 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     /// Whether we voted for `observation`.
     pub fn have_voted_for(&self, observation: &Observation<T>) -> bool {
         match self.key_of(observation) {
-            Ok(key) => self.our_votes.iter().any(|(k, _)| *k == key),
+            Ok(key) => {
+                self.our_votes.iter().any(|(k, _)| *k == key)
+                    || self.our_decided_votes.contains(&key)
+            }
             Err(_) => false,
         }
     }
 
     /// Our votes that are not decided yet, in voting order.
     pub fn our_unpolled_observations(&self) -> impl Iterator<Item = &Observation<T>> {
-        self.our_votes
-            .iter()
-            .filter(|(key, _)| !self.elections.is_decided(key))
-            .map(|(_, observation)| observation)
+        self.our_votes.iter().map(|(_, observation)| observation)
     }
 
     fn key_of(&self, observation: &Observation<T>) -> Result<ObservationKey, Error> {
@@ -677,8 +681,18 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             self_parent,
             vote: Box::new(vote),
         })?;
-        self.our_votes.push((key, observation));
+        self.note_our_vote(key, observation);
         Ok(())
+    }
+
+    /// Records a vote of ours, just inserted: pending until its key is decided (a vote for
+    /// a key decided already is ignored by consensus, so it is decided for us at once).
+    pub(super) fn note_our_vote(&mut self, key: ObservationKey, observation: Observation<T>) {
+        if self.elections.is_decided(&key) {
+            self.our_decided_votes.insert(&key);
+        } else {
+            self.our_votes.push((key, observation));
+        }
     }
 
     /// Creates, inserts and evaluates our next event.

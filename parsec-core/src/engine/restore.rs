@@ -330,7 +330,7 @@ impl<T: Payload, C: CommonCoin> Restore<T, C> {
             engine.our_last = Some(at);
             if let Some(observation) = vote {
                 let key = engine.key_of(&observation)?;
-                engine.our_votes.push((key, observation));
+                engine.note_our_vote(key, observation);
             }
             if let Some((request, other_parent)) = answered {
                 let our_id = engine.our_id;

@@ -143,6 +143,7 @@ impl<C: CommonCoin> Elections<C> {
             let votes: Vec<EventIndex> = latest.into_iter().map(|(_, event)| event).collect();
             entries.push(self.decided_key(graph, key, &votes, first_vote, &mut running));
             self.decided[key as usize] = true;
+            self.decided_keys.insert(&self.keys[key as usize]);
         }
         for tally in self.tallies.iter_mut().flatten() {
             for key in &ids {

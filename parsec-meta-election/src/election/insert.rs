@@ -68,10 +68,10 @@ impl<C: CommonCoin> Elections<C> {
         let Some(key) = node.event().vote_key(self.mode) else {
             return;
         };
-        let key = self.intern(key);
-        if self.decided[key as usize] {
+        if self.decided_keys.contains(&key) {
             return;
         }
+        let key = self.intern(key);
         let id = self.records.len();
         self.records.push(VoteRecord {
             event,

@@ -74,6 +74,7 @@
 //! every meta-event carries its chain's content union, so each event only looks at votes
 //! it has not seen before (`content.rs`). A restart reuses what it can (`restart.rs`).
 
+mod compact;
 mod content;
 mod decide;
 mod digest;
@@ -178,11 +179,13 @@ pub struct Elections<C> {
     previous_group_hash: [u8; 32],
     records: Vec<VoteRecord>,
     by_creator: Vec<Vec<usize>>,
-    /// Every key ever registered, by id, and the reverse index.
+    /// Every key registered and not dropped by `compact`, by id, and the reverse index.
     keys: Vec<ObservationKey>,
     key_ids: DigestMap<ObservationKey, KeyId>,
-    /// Per key: decided in an earlier election.
+    /// Per key id: decided in an earlier election (until `compact` drops the id).
     decided: Vec<bool>,
+    /// Every key decided so far, by digest: the only trace a decided key leaves.
+    decided_keys: crate::KeySet,
     /// Per key: its vote records while undecided.
     votes_of: Vec<Vec<usize>>,
     undecided: BTreeSet<KeyId>,
@@ -267,6 +270,7 @@ impl<C: CommonCoin> Elections<C> {
             keys: Vec::new(),
             key_ids: DigestMap::default(),
             decided: Vec::new(),
+            decided_keys: crate::KeySet::new(),
             votes_of: Vec::new(),
             undecided: BTreeSet::new(),
             decided_groups: 0,
@@ -316,9 +320,7 @@ impl<C: CommonCoin> Elections<C> {
 
     /// Whether `key` was decided in an earlier election.
     pub fn is_decided(&self, key: &ObservationKey) -> bool {
-        self.key_ids
-            .get(key)
-            .is_some_and(|&id| self.decided[id as usize])
+        self.decided_keys.contains(key)
     }
 
     /// Whether an undecided vote for `key` is registered.

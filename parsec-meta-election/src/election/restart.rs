@@ -109,6 +109,7 @@ impl<C: CommonCoin> Elections<C> {
     ) -> Option<DecidedGroup<T>> {
         self.election += 1;
         self.coins_needed.clear();
+        self.compact_if_due();
         let end = self.evaluated;
         let restart = self
             .undecided
