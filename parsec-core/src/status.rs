@@ -56,6 +56,14 @@ pub struct Memory {
     /// The oldest undecided vote: its position and how many elections have decided since
     /// it was registered. It pins the base: nothing from it on is pruned.
     pub oldest_undecided: Option<(u64, u64)>,
+    /// Observation keys the elections track (undecided ones, and decided ones not yet
+    /// compacted away).
+    pub keys_tracked: u64,
+    /// Keys decided so far, remembered as 32-byte digests (spec §6.1: a vote for one is
+    /// ignored forever): the one part that grows with the history.
+    pub decided_keys: u64,
+    /// Sync messages remembered as answered (within the pruning windows).
+    pub syncs_remembered: u64,
 }
 
 /// One undecided key.

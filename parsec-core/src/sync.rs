@@ -132,6 +132,10 @@ impl Answered {
             SyncKind::Request => {
                 if !is_request_to(graph, last, sender, us) {
                     Reply::Invalid
+                } else if !unpruned(graph, last) {
+                    // Pruned history put back for a late child: whether we answered it
+                    // was forgotten with it, so it is never answered (again).
+                    Reply::AlreadyAnswered
                 } else if self.requests.insert(other_parent) {
                     Reply::Answer { other_parent }
                 } else {
@@ -140,11 +144,41 @@ impl Answered {
             }
             SyncKind::Response => match request_answered(graph, last, sender, us, &self.ours_set) {
                 None => Reply::Invalid,
+                Some(request)
+                    if graph
+                        .index_of(&request)
+                        .is_none_or(|at| !unpruned(graph, at)) =>
+                {
+                    Reply::AlreadyAnswered
+                }
                 Some(request) if self.responses.insert(request) => Reply::Record { other_parent },
                 Some(_) => Reply::AlreadyAnswered,
             },
         }
     }
+}
+
+impl Answered {
+    /// Forgets the answered syncs whose events were pruned (a sync naming one is never
+    /// answered again, [`Answered::reply`]), so that what it remembers stays within the
+    /// pruning windows.
+    pub fn forget_pruned<T>(&mut self, graph: &Graph<T>) {
+        let held = |hash: &EventHash| graph.index_of(hash).is_some_and(|at| unpruned(graph, at));
+        self.requests.retain(held);
+        self.responses.retain(held);
+    }
+
+    /// Answered syncs remembered (for the memory figures).
+    pub fn remembered(&self) -> usize {
+        self.requests.len() + self.responses.len() + self.ours.len()
+    }
+}
+
+/// Whether the held event at `at` was never pruned: it lies at or above its creator's
+/// pruning floor (an event below it is held only when re-admitted from the store).
+fn unpruned<T>(graph: &Graph<T>, at: EventIndex) -> bool {
+    let node = graph.node(at);
+    node.creator_index() >= graph.pruning_floor(node.creator())
 }
 
 /// Whether `last`, the inserted last event of a request from `sender`, is a `Requesting` by

@@ -55,6 +55,14 @@ fn a_pruned_engine_decides_the_same_holding_less() {
             assert!(pruned.meta_events_held < kept.meta_events_held);
             assert_eq!(pruned.oldest_undecided, None, "everything is decided");
             assert_eq!(pruned.events_held, lean.engine(i).graph().held_len() as u64);
+            // Decided keys leave a digest each, and nothing else once compacted.
+            assert_eq!(pruned.decided_keys, PAYLOADS as u64 + 1, "and Genesis");
+            assert!(pruned.keys_tracked < 9, "peer {i}: {pruned:?}");
+            // Answered syncs are forgotten with their pruned events.
+            assert!(
+                pruned.syncs_remembered < kept.syncs_remembered,
+                "peer {i}: {pruned:?} against {kept:?}"
+            );
         }
         lean.assert_quiet();
         // Syncs to peers lagging beyond a window of 4 needed the stores (and sent what

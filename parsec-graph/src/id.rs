@@ -210,7 +210,7 @@ struct VerifiedSet {
 
 impl VerifiedEvents {
     /// Events per generation.
-    pub const CAPACITY: usize = 1 << 14;
+    pub const CAPACITY: usize = 1 << 12;
 
     /// An empty record.
     pub fn new() -> Self {

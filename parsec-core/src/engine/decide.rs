@@ -63,6 +63,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         self.elections.prune();
         let keep_from = self.elections.oldest_needed();
         let pruned = self.graph.prune(keep_from, window);
+        self.answered.forget_pruned(&self.graph);
         tracing::trace!(dropped = pruned.dropped, held = pruned.held, "pruned");
     }
 

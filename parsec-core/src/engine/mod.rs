@@ -665,6 +665,9 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
                     .elections
                     .oldest_undecided()
                     .map(|(at, age)| (at.get() as u64, age)),
+                keys_tracked: self.elections.keys_tracked() as u64,
+                decided_keys: self.elections.decided_key_count() as u64,
+                syncs_remembered: self.answered.remembered() as u64,
             },
         }
     }

@@ -356,6 +356,17 @@ impl<C: CommonCoin> Elections<C> {
         }
     }
 
+    /// Observation keys tracked by id: the undecided ones, and decided ones until they
+    /// are compacted away.
+    pub fn keys_tracked(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Keys decided so far (remembered as digests).
+    pub fn decided_key_count(&self) -> usize {
+        self.decided_keys.len()
+    }
+
     /// Meta-event slots held in memory.
     pub fn held_meta_events(&self) -> usize {
         self.meta.held()
