@@ -54,9 +54,15 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     dump_graphs: Option<PathBuf>,
     /// Prune memory, keeping this many of each creator's latest events beyond what
-    /// consensus still reads (0: keep every event, the engine's default).
-    #[arg(long, default_value_t = 0)]
+    /// consensus still reads (0: keep every event, the engine's default). Pruning never
+    /// changes a block: compare the summary's blocks digest with a run of window 0.
+    #[arg(long, default_value_t = 64)]
     pruning_window: u64,
+    /// Voter removals a pruning engine absorbs while older votes are undecided (the
+    /// engine's `Config::pruning_removal_margin`). These runs never remove a member, so
+    /// none is needed; `-1` leaves the engine's default (a third of the voters).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    removal_margin: i64,
     /// Keep each peer's store (the simulated disk, held in this process's memory).
     #[arg(long)]
     keep_stores: bool,
@@ -124,6 +130,7 @@ fn print_summary(params: &Params, summary: &Summary) {
         "largest graph:           {} events ({} at most held in memory)",
         summary.largest_graph, summary.most_held
     );
+    println!("blocks digest:           {}", summary.blocks_digest);
     println!(
         "wall time:               {:.3} s",
         summary.elapsed.as_secs_f64()
@@ -153,6 +160,7 @@ fn run_cli(cli: Cli) -> Result<()> {
         faulty: cli.faulty,
         max_rounds: cli.max_rounds,
         pruning_window: (cli.pruning_window > 0).then_some(cli.pruning_window),
+        pruning_removal_margin: usize::try_from(cli.removal_margin).ok(),
         keep_stores: cli.keep_stores,
     };
     params.validate()?;

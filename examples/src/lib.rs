@@ -99,6 +99,8 @@ pub struct Params {
     pub max_rounds: usize,
     /// Every engine's [`Config::pruning_window`] (`None`: keep every event in memory).
     pub pruning_window: Option<u64>,
+    /// Every engine's [`Config::pruning_removal_margin`] (`None`: the engine's default).
+    pub pruning_removal_margin: Option<usize>,
     /// Whether each peer keeps a store (the simulated disk, in this process's memory:
     /// it holds every event). Off by default, so that memory figures are the engines'.
     pub keep_stores: bool,
@@ -117,6 +119,7 @@ impl Default for Params {
             faulty: 0,
             max_rounds: 1000,
             pruning_window: None,
+            pruning_removal_margin: None,
             keep_stores: false,
         }
     }
@@ -194,6 +197,10 @@ pub struct Summary {
     pub most_held: usize,
     /// Wall time of the run (set-up included).
     pub elapsed: Duration,
+    /// BLAKE3 of the agreed block sequence (each block's payload number and voter, in
+    /// order), in hex: two runs of one scenario decided the same blocks in the same order
+    /// iff it is the same (with pruning on and off, say).
+    pub blocks_digest: String,
 }
 
 impl Summary {
@@ -401,7 +408,17 @@ pub fn run_with(params: &Params, on_round: &mut dyn OnRound) -> Result<Summary> 
         largest_graph,
         most_held,
         elapsed: start.elapsed(),
+        blocks_digest: blocks_digest(&sim.agreed),
     })
+}
+
+/// See [`Summary::blocks_digest`].
+fn blocks_digest(agreed: &[Decided]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for decided in agreed {
+        hasher.update(format!("{decided:?};").as_bytes());
+    }
+    hasher.finalize().to_hex().to_string()
 }
 
 /// The key of the peer at `index` in a run with `seed`.
@@ -436,6 +453,7 @@ impl<'p> Simulation<'p> {
         let group = keys.iter().map(SecretKey::peer_id).collect();
         let mut config = Config::new(group, params.consensus_mode);
         config.pruning_window = params.pruning_window;
+        config.pruning_removal_margin = params.pruning_removal_margin;
         let width = params.events.saturating_sub(1).to_string().len().max(2);
         let payload_names: Vec<String> = (0..params.events)
             .map(|i| format!("ev{i:0width$}"))

@@ -95,6 +95,17 @@ pub struct Config {
     ///
     /// [`SUGGESTED_PRUNING_WINDOW`] suits live, connected peers.
     pub pruning_window: Option<u64>,
+    /// How many voter removals a pruning engine absorbs while older votes stay undecided
+    /// (local). A removal lowers the next election's thresholds, so it may re-evaluate
+    /// events from where a pending key had fewer votes than it needed before; the engine
+    /// keeps the events for the thresholds of this many removals beyond those already
+    /// voted. If decisions remove more voters than that before such a vote is decided,
+    /// the engine needs an event it pruned and stops with
+    /// [`ElectionError::HistoryPruned`](crate::ElectionError::HistoryPruned) (it never
+    /// decides on a pruned graph); restored from its store with pruning off, it goes on.
+    /// `None`, the default, is a third of the voters; a network whose membership never
+    /// shrinks can set `Some(0)` and hold the least.
+    pub pruning_removal_margin: Option<usize>,
 }
 
 /// A [`Config::pruning_window`] well above the lag of live peers.
@@ -118,6 +129,7 @@ impl Config {
             max_future_bytes_per_peer: 4 << 20,
             max_future_bytes_total: 16 << 20,
             pruning_window: None,
+            pruning_removal_margin: None,
         }
     }
 

@@ -31,6 +31,8 @@ struct Run {
     /// into the pruned graph from the unpruned one's stubs before insertion.
     late_percent: u32,
     readmitted: usize,
+    /// Positions kept however old (as the engine keeps undecided votes), ascending.
+    pinned: Vec<EventIndex>,
 }
 
 impl Run {
@@ -47,6 +49,7 @@ impl Run {
             index_of: Vec::new(),
             late_percent: 0,
             readmitted: 0,
+            pinned: Vec::new(),
         }
     }
 
@@ -133,6 +136,9 @@ impl Run {
         assert_eq!(a, b, "insertion differs");
         if let Inserted::New { index: at, .. } = a {
             assert_eq!(at.get(), self.made.len());
+            if rng.random_ratio(1, 12) {
+                self.pinned.push(at);
+            }
             self.own[c].push(at.get());
             self.made.push(event);
             self.creator_of.push(c);
@@ -161,6 +167,37 @@ impl Run {
                     "seed {seed}: latest ancestor {l:?} of {p:?} lost but held"
                 ),
                 _ => assert_eq!(la, lb, "seed {seed}: latest ancestor of {p:?}"),
+            }
+        }
+        // Pinned events below the base, where their creator's chain is unique (below
+        // its first fork: the engine never inserts a fork below a floor), answer alike.
+        for &y in &self.pinned {
+            let creator = a.node(y).creator();
+            let yi = a.node(y).creator_index();
+            if y >= b.base() || b.first_fork(creator).is_some_and(|f| yi >= f) {
+                continue;
+            }
+            assert!(b.holds(y), "seed {seed}: pinned {y:?} was dropped");
+            assert_eq!(
+                a.is_descendant_of(x, y),
+                b.is_descendant_of(x, y),
+                "seed {seed}: {x:?} ⪰ pinned {y:?}"
+            );
+            assert_eq!(
+                a.sees(x, y),
+                b.sees(x, y),
+                "seed {seed}: {x:?} sees pinned {y:?}"
+            );
+            if let Some(latest) = b.latest_ancestor(x, creator) {
+                let li = b.node(latest).creator_index();
+                if li < yi {
+                    continue;
+                }
+                assert_eq!(
+                    a.self_ancestor_at(latest, yi),
+                    b.self_ancestor_at(latest, yi),
+                    "seed {seed}: self-ancestor of {latest:?} at pinned {y:?}"
+                );
             }
         }
         let base = b.base().get();
@@ -226,7 +263,13 @@ fn run_seeds(late_percent: u32) -> (usize, usize) {
             if step % 7 == 6 {
                 let lag = rng.random_range(0..60);
                 let keep_from = EventIndex::from(run.full.len().saturating_sub(lag));
-                dropped += run.pruned.prune(keep_from, window).dropped;
+                // Now and then a pinned event is let go, as a decided vote is.
+                if !run.pinned.is_empty() && rng.random_ratio(1, 3) {
+                    let at = rng.random_range(0..run.pinned.len());
+                    run.pinned.remove(at);
+                }
+                let pinned = run.pinned.clone();
+                dropped += run.pruned.prune_keeping(keep_from, window, &pinned).dropped;
             }
         }
         assert_eq!(run.full.len(), run.pruned.len(), "seed {seed}");

@@ -146,6 +146,11 @@ pub struct Thresholds {
 }
 
 impl Thresholds {
+    /// The number of voters.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
     /// Thresholds for `n` voters.
     pub fn new(n: usize) -> Self {
         Thresholds { n }

@@ -62,7 +62,8 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         };
         self.elections.prune();
         let keep_from = self.elections.oldest_needed();
-        let pruned = self.graph.prune(keep_from, window);
+        let pinned = self.elections.pinned_votes();
+        let pruned = self.graph.prune_keeping(keep_from, window, &pinned);
         self.answered.forget_pruned(&self.graph);
         tracing::trace!(dropped = pruned.dropped, held = pruned.held, "pruned");
     }

@@ -175,6 +175,9 @@ pub struct Parsec<T: Payload, C: CommonCoin> {
     sent: SyncMemory,
     /// While [`Parsec::readmit`] runs: the parents asked for that the store lacks.
     unavailable: BTreeSet<EventHash>,
+    /// Syncs whose last event waits for pruned parents asked of the store: answered when
+    /// [`Parsec::readmit`] inserts it, as an unpruned engine answers at once (`readmit`).
+    awaiting_store: Vec<(PeerId, SyncKind, EventHash)>,
 }
 
 impl<T: Payload> Parsec<T, Coin> {
@@ -248,7 +251,8 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
                 PeerState::Present(PeerFlags::VOTE | PeerFlags::SEND | PeerFlags::RECV),
             );
         }
-        let elections = Elections::new(VoterSet::new(voters), config.consensus_mode, coin)?;
+        let mut elections = Elections::new(VoterSet::new(voters), config.consensus_mode, coin)?;
+        elections.set_removal_margin(config.pruning_removal_margin);
         Ok(Parsec {
             key,
             our_id,
@@ -268,6 +272,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             prune_due: false,
             sent: SyncMemory::default(),
             unavailable: BTreeSet::new(),
+            awaiting_store: Vec::new(),
         })
     }
 
@@ -557,9 +562,27 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             }
             return Ok(());
         }
+        let last_hash = events.last().and_then(|event| event.hash().ok());
         let Some(last) = self.receive_sync(step, sender, events)? else {
+            if let Some(hash) = last_hash
+                && !step.fetch.is_empty()
+                && self.held.contains(&hash)
+            {
+                self.await_store(sender, kind, hash);
+            }
             return Ok(());
         };
+        self.reply(step, sender, kind, last)
+    }
+
+    /// Answers a request or records a response whose last event is inserted at `last`.
+    fn reply(
+        &mut self,
+        step: &mut Step<T>,
+        sender: PeerId,
+        kind: SyncKind,
+        last: EventIndex,
+    ) -> Result<(), Error> {
         match self
             .answered
             .reply(&self.graph, kind, last, &sender, &self.our_id)

@@ -265,8 +265,10 @@ pub struct Graph<T> {
     /// The events at positions `base..`, in position order.
     nodes: VecDeque<EventNode<T>>,
     base: usize,
-    /// Events below `base` still held (each creator's window; `prune`).
-    below: BTreeMap<EventIndex, EventNode<T>>,
+    /// Events below `base` still held (each creator's window, pinned events; `prune`).
+    /// Boxed: filled in position order, a B-tree's nodes stay about half full, and a
+    /// pointer wastes less of them than a whole node.
+    below: BTreeMap<EventIndex, Box<EventNode<T>>>,
     // Keyed lookups only, never iterated: iteration order cannot leak into results.
     by_hash: DigestMap<EventHash, EventIndex>,
     peers: Vec<PeerEntry>,
@@ -466,7 +468,7 @@ impl<T> Graph<T> {
     pub fn get(&self, index: EventIndex) -> Option<&EventNode<T>> {
         match index.get().checked_sub(self.base) {
             Some(offset) => self.nodes.get(offset),
-            None => self.below.get(&index),
+            None => self.below.get(&index).map(|node| &**node),
         }
     }
 
@@ -495,7 +497,10 @@ impl<T> Graph<T> {
 
     /// All events held, in insertion (topological) order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &EventNode<T>> {
-        self.below.values().chain(self.nodes.iter())
+        self.below
+            .values()
+            .map(|node| &**node)
+            .chain(self.nodes.iter())
     }
 
     /// Events held that were inserted at or after `from`, in insertion order.
@@ -503,7 +508,7 @@ impl<T> Graph<T> {
         let skip = from.get().saturating_sub(self.base);
         self.below
             .range(from..)
-            .map(|(_, node)| node)
+            .map(|(_, node)| &**node)
             .chain(self.nodes.iter().skip(skip))
     }
 
@@ -557,6 +562,13 @@ impl<T> Graph<T> {
         self.peers
             .get(peer.get())
             .is_some_and(|entry| entry.first_fork.is_some())
+    }
+
+    /// The lowest index at which `peer` ever forked in this graph, if it did.
+    pub fn first_fork(&self, peer: PeerIndex) -> Option<u64> {
+        self.peers
+            .get(peer.get())
+            .and_then(|entry| entry.first_fork)
     }
 
     /// Whether `peer`'s slot `index` holds two or more events here.
@@ -705,7 +717,14 @@ impl<T> Graph<T> {
     /// would cost every sync all of its forks).
     pub fn events_to_send(&self, recipient: &PeerId) -> Vec<EventIndex> {
         let Some(tip) = self.peer_index(recipient).and_then(|p| self.tip(p)) else {
-            return self.iter().map(|node| node.index).collect();
+            return self
+                .iter()
+                .filter(|node| {
+                    node.index.get() >= self.base
+                        || node.event.index() >= self.peers[node.creator.get()].floor
+                })
+                .map(|node| node.index)
+                .collect();
         };
         let known = &self.held(tip).summary;
         let mut out = Vec::new();
@@ -731,8 +750,14 @@ impl<T> Graph<T> {
                 }
             }
         }
-        // What was pruned cannot be sent from memory (catch-up from the store serves it).
-        out.retain(|&at| self.holds(at));
+        // What was pruned cannot be sent from memory, and what is held below its creator's
+        // floor (a pinned vote) is not either: catch-up from the store serves both, as
+        // part of the pruned history, so that no event is sent twice.
+        out.retain(|&at| {
+            self.get(at).is_some_and(|node| {
+                at.get() >= self.base || node.event.index() >= self.peers[node.creator.get()].floor
+            })
+        });
         out.sort_unstable();
         out
     }

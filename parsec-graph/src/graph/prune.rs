@@ -12,6 +12,8 @@
 //! * the lowest index at which `c` ever forked here, so that every chain walk and
 //!   divergence search over `c`'s forks stays among held events.
 //!
+//! Events the caller pins ([`Graph::prune_keeping`]) are kept wherever they lie.
+//!
 //! The floor does not wait for what current events know: a member whose events keep
 //! naming old history (one that lags, or chooses to) would otherwise pin every floor.
 //!
@@ -87,6 +89,21 @@ impl<T> Graph<T> {
     /// `window` highest indices (at least one) and what the module docs list. Positions
     /// keep their meaning; pruned ones are no longer [`Graph::get`]. O(held · peers).
     pub fn prune(&mut self, keep_from: EventIndex, window: u64) -> Pruned {
+        self.prune_keeping(keep_from, window, &[])
+    }
+
+    /// As [`Graph::prune`], also keeping the events at `pinned` (ascending positions)
+    /// wherever they lie: the elections' undecided votes, whose events a decision still
+    /// reads for its payload and proofs, however old. A pinned event below its creator's
+    /// floor stays in its slot, and queries about it answer as in the unpruned graph
+    /// (below the floor a creator's chain is unique, `Graph::self_ancestor_at`).
+    pub fn prune_keeping(
+        &mut self,
+        keep_from: EventIndex,
+        window: u64,
+        pinned: &[EventIndex],
+    ) -> Pruned {
+        debug_assert!(pinned.windows(2).all(|w| w[0] <= w[1]), "pinned unsorted");
         let new_base = keep_from.get().min(self.len()).max(self.base);
         let window = window.max(1);
         let floors: Vec<u64> = self
@@ -101,8 +118,11 @@ impl<T> Graph<T> {
                 entry.first_fork.map_or(recent, |fork| recent.min(fork))
             })
             .collect();
-        let keep = |floors: &[u64], creator: usize, index: u64| {
-            floors.get(creator).is_none_or(|&floor| index >= floor)
+        let keep = |floors: &[u64], node: &super::EventNode<T>| {
+            floors
+                .get(node.creator.get())
+                .is_none_or(|&floor| node.event.index() >= floor)
+                || pinned.binary_search(&node.index).is_ok()
         };
 
         let mut dropped = 0;
@@ -111,8 +131,8 @@ impl<T> Graph<T> {
                 break;
             };
             self.base += 1;
-            if keep(&floors, node.creator.get(), node.event.index()) {
-                self.below.insert(node.index, node);
+            if keep(&floors, &node) {
+                self.below.insert(node.index, Box::new(node));
             } else {
                 self.by_hash.remove(node.event.hash());
                 dropped += 1;
@@ -120,7 +140,7 @@ impl<T> Graph<T> {
         }
         let by_hash = &mut self.by_hash;
         self.below.retain(|_, node| {
-            let kept = keep(&floors, node.creator.get(), node.event.index());
+            let kept = keep(&floors, node);
             if !kept {
                 by_hash.remove(node.event.hash());
                 dropped += 1;
@@ -147,6 +167,7 @@ impl<T> Graph<T> {
             entry.slots.drain(..gone);
             entry.slot_base += gone as u64;
             entry.floor = entry.floor.max(*floor);
+
             let slot_base = entry.slot_base;
             // A forked slot is forgotten once all its members are gone (its fork-0 member
             // among them); a partly held one keeps its list, so fork ids are never reused.

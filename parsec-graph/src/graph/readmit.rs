@@ -149,7 +149,7 @@ impl<T> Graph<T> {
         self.by_hash.insert(*event.hash(), position);
         self.below.insert(
             position,
-            EventNode {
+            Box::new(EventNode {
                 kind: event.cause().kind(),
                 event,
                 index: position,
@@ -162,7 +162,7 @@ impl<T> Graph<T> {
                 jump: EventIndex(stub.jump),
                 jump_depth: stub.jump_depth,
                 summary,
-            },
+            }),
         );
         Ok(position)
     }

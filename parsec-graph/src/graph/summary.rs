@@ -120,6 +120,18 @@ impl<T> Graph<T> {
         if node.event.index() < index {
             return None;
         }
+        if let Some(entry) = self.peers.get(node.creator.get())
+            && index < entry.floor
+            && entry.first_fork.is_none_or(|fork| index < fork)
+            && let Some(member) = entry.slot_member(index)
+            && self.holds(member)
+        {
+            // Below its pruning floor and its first fork a creator's chain here is
+            // unique (unheld events below the floor are skipped), so the slot's one
+            // member is the answer even when the walk would cross pruned events to reach
+            // it (an undecided vote kept below the floor, say).
+            return Some(member);
+        }
         while node.event.index() > index {
             v = if node.jump_depth >= index {
                 node.jump

@@ -2,7 +2,7 @@
 //! evaluated once in the current election; a decision restarts inside the same call.
 
 use parsec_coin::{CoinContext, CommonCoin, ElectionInfo};
-use parsec_graph::{EventIndex, Graph, Payload};
+use parsec_graph::{EventIndex, Graph, Observation, Payload};
 
 use super::{DecidedGroup, ElectionError, ElectionStep, Elections, KeyId, VoteRecord};
 
@@ -80,6 +80,10 @@ impl<C: CommonCoin> Elections<C> {
             key,
             decided: false,
             since: self.election,
+            removes: matches!(
+                node.event().vote().map(|vote| &vote.observation),
+                Some(Observation::Remove { .. } | Observation::Accusation { .. })
+            ),
         });
         let creator = node.creator().get();
         if self.by_creator.len() <= creator {

@@ -17,6 +17,11 @@ pub(super) struct Metas {
 
 impl Metas {
     /// One past the last position.
+    /// The lowest position still held: every slot below was dropped (and reads as none).
+    pub(super) fn base(&self) -> usize {
+        self.base
+    }
+
     pub(super) fn len(&self) -> usize {
         self.base + self.slots.len()
     }

@@ -163,6 +163,9 @@ struct VoteRecord {
     decided: bool,
     /// The election current when it was registered.
     since: u64,
+    /// Its observation removes a peer if decided (`Remove`, `Accusation`): deciding it can
+    /// lower the thresholds of the elections after it.
+    removes: bool,
 }
 
 /// The meta-elections of one peer, generic over the coin.
@@ -217,6 +220,8 @@ pub struct Elections<C> {
     /// The coins the current election needed, as (candidate slot, round).
     coins_needed: BTreeSet<(usize, u32)>,
     coin_stats: CoinStats,
+    /// See [`Elections::set_removal_margin`].
+    removal_margin: Option<usize>,
 }
 
 /// How often the elections needed the coin (for reports: random schedules almost never
@@ -249,6 +254,20 @@ pub enum ElectionError {
     /// A voter added by a decision could not be registered in the graph (it is full).
     #[error("cannot register an added voter: {0}")]
     Register(#[from] InsertError),
+    /// Decisions removed so many voters that the next election must re-evaluate events
+    /// the graph has pruned (more removals between two prunings than
+    /// [`Elections::oldest_needed`] allows for). Nothing was decided on the pruned graph;
+    /// an engine that reports it stops, and restarts from its store with a larger
+    /// pruning window or none.
+    #[error(
+        "the next election must evaluate from position {needed}, but the graph was pruned up to {base}"
+    )]
+    HistoryPruned {
+        /// The first position the restart must evaluate.
+        needed: usize,
+        /// The graph's base when the restart was attempted.
+        base: usize,
+    },
 }
 
 impl<C: CommonCoin> Elections<C> {
@@ -289,6 +308,7 @@ impl<C: CommonCoin> Elections<C> {
             digests: None,
             coins_needed: BTreeSet::new(),
             coin_stats: CoinStats::default(),
+            removal_margin: None,
         })
     }
 
@@ -335,25 +355,93 @@ impl<C: CommonCoin> Elections<C> {
     /// The graph may be pruned below it (spec §12.3).
     pub fn oldest_needed(&self) -> EventIndex {
         let coin = self.coin.oldest_event().map_or(usize::MAX, |e| e.get());
-        EventIndex::from(self.restart_point().min(coin))
+        EventIndex::from(self.keep_from().min(coin))
     }
 
-    /// Drops the meta-events below the current restart point, which nothing reads again
-    /// (they read as none, as they did before).
+    /// How many voter removals beyond those already voted [`Elections::oldest_needed`]
+    /// allows for (`None`: a third of the current voters). Local: it changes what a
+    /// pruned graph must keep, never a decision.
+    pub fn set_removal_margin(&mut self, margin: Option<usize>) {
+        self.removal_margin = margin;
+    }
+
+    /// The events of the undecided votes, ascending: a decision reads them for its payload
+    /// and proofs, however old they are, so the graph keeps them below
+    /// [`Elections::oldest_needed`] too (`Graph::prune_keeping`).
+    pub fn pinned_votes(&self) -> Vec<EventIndex> {
+        // Records are registered in insertion order, and ids keep that order.
+        self.undecided_records
+            .iter()
+            .map(|&id| self.records[id].event)
+            .collect()
+    }
+
+    /// Drops the meta-events below what a restart may still evaluate, which nothing reads
+    /// again (they read as none, as they did before).
     pub fn prune(&mut self) {
-        self.meta.drop_below(self.restart_point());
+        self.meta.drop_below(self.keep_from());
     }
 
-    /// Where the next restart can start at the earliest: the current election's restart
-    /// point, or, with no vote undecided, the end (the next restart then starts at a vote
-    /// not registered yet, and no evaluation reads an earlier meta-event that carries
-    /// anything: with nothing undecided, none has content, lists or observees).
+    /// The earliest position the current election or a restart after it may evaluate: the
+    /// current election's restart point, and the interest floor (`interest_floor`) under
+    /// the lowest thresholds a later election can have before the next call. Those are the
+    /// current ones lowered by every pending removal and by the removal margin
+    /// ([`Elections::set_removal_margin`]) for removals voted after this call. A restart
+    /// that would need more fails with [`ElectionError::HistoryPruned`] instead of deciding
+    /// on a pruned graph.
+    fn keep_from(&self) -> usize {
+        let removals = self
+            .undecided
+            .iter()
+            .filter(|&&key| {
+                self.votes_of[key as usize]
+                    .first()
+                    .is_some_and(|&id| self.records[id].removes)
+            })
+            .count();
+        let n = self.voters.len();
+        let margin = self
+            .removal_margin
+            .unwrap_or_else(|| n.saturating_sub(1) / 3);
+        let lowest = Thresholds::new(n.saturating_sub(removals + margin).max(1));
+        self.restart_point().min(self.interest_floor(lowest))
+    }
+
+    /// The lowest position at which an event can have interesting content in an election
+    /// with thresholds `th` (spec §6.3), given the votes registered: a single key is
+    /// interesting only in the ancestry of its vote, a supermajority key only in the
+    /// ancestry of a supermajority of votes for it, so nowhere before the position of its
+    /// `t`-th registered vote (counting every record, which can only make it earlier).
+    /// Before it an election builds no content, hence no observer, no lists and no
+    /// decision: a restart starts there. The end when no undecided key can be interesting.
+    fn interest_floor(&self, th: Thresholds) -> usize {
+        let supermajority = (1..=th.n()).find(|&c| th.supermajority(c)).unwrap_or(1);
+        self.undecided
+            .iter()
+            .filter_map(|&key| {
+                let needed = match self.keys[key as usize] {
+                    ObservationKey::Single(..) => 1,
+                    ObservationKey::Supermajority(_) => supermajority,
+                };
+                // A key's records are in registration, hence position, order.
+                let &id = self.votes_of[key as usize].get(needed - 1)?;
+                Some(self.records[id].event.get())
+            })
+            .min()
+            .unwrap_or(self.evaluated)
+            .min(self.evaluated)
+    }
+
+    /// The earliest meta-event the current election may still read, and where the next
+    /// restart can start at the earliest with the same voters: the current election's
+    /// restart point, or its interest floor if that is later. No meta-event below the
+    /// floor carries anything (content needs a key interesting there; observees and
+    /// lists need content before them), so reading one as none changes nothing. With no
+    /// vote undecided, that is the end.
     fn restart_point(&self) -> usize {
-        if self.undecided_records.is_empty() {
-            self.evaluated
-        } else {
-            self.cleared.min(self.evaluated)
-        }
+        self.cleared
+            .max(self.interest_floor(self.th))
+            .min(self.evaluated)
     }
 
     /// Observation keys tracked by id: the undecided ones, and decided ones until they

@@ -11,7 +11,10 @@
 //! changes nothing: a peer cannot be removed twice, nor come back. The rule reads only the
 //! agreed decisions, so every peer computes the same voter set for the next election.
 //!
-//! The next election restarts at the earliest undecided vote. With an unchanged voter set,
+//! The next election restarts at its interest floor: the earliest position at which an
+//! undecided key can be interesting under its thresholds (the position of a single key's
+//! vote, of a supermajority key's `t`-th vote), so votes that too few voters cast pin
+//! nothing. With an unchanged voter set,
 //! meta-events before the old election's first observer keep their content minus the
 //! decided keys (the original's reuse procedure, §8.6); a changed voter set re-evaluates
 //! everything from the restart point (§8.5). Each decision the re-evaluation reaches is
@@ -76,8 +79,13 @@ impl<C: CommonCoin> Elections<C> {
                     return Err(error);
                 }
             };
-            if let Some(group) = self.start_next_election(graph, voters) {
-                step.decided.push(group);
+            match self.start_next_election(graph, voters) {
+                Ok(Some(group)) => step.decided.push(group),
+                Ok(None) => {}
+                Err(error) => {
+                    self.next_voters = Some(ids);
+                    return Err(error);
+                }
             }
         }
         Ok(())
@@ -100,48 +108,54 @@ impl<C: CommonCoin> Elections<C> {
     }
 
     /// Starts the election after a decision, with `voters` (the same set for no change),
-    /// and re-evaluates the graph from the restart point (spec §8.5, §8.6). Returns the
-    /// next decision if the re-evaluation reaches one (a cascade).
+    /// and re-evaluates the graph from the restart point, the interest floor of the new
+    /// election (spec §8.5, §8.6): before it no event can be interesting, so every
+    /// meta-event there is empty. Returns the next decision if the re-evaluation reaches
+    /// one (a cascade). Changes nothing if the graph no longer holds what it must
+    /// evaluate.
     fn start_next_election<T: Payload>(
         &mut self,
         graph: &Graph<T>,
         voters: VoterSet,
-    ) -> Option<DecidedGroup<T>> {
+    ) -> Result<Option<DecidedGroup<T>>, ElectionError> {
+        let end = self.evaluated;
+        let changed = voters != self.voters;
+        let th = Thresholds::new(voters.len());
+        let restart = self.interest_floor(th).min(end);
+        let base = graph.base().get().max(self.meta.base());
+        if restart < end && restart < base {
+            return Err(ElectionError::HistoryPruned {
+                needed: restart,
+                base,
+            });
+        }
         self.election += 1;
         self.coins_needed.clear();
         self.compact_if_due();
-        let end = self.evaluated;
-        let restart = self
-            .undecided
-            .iter()
-            .flat_map(|&key| &self.votes_of[key as usize])
-            .map(|&id| self.records[id].event.get())
-            .min()
-            .unwrap_or(end);
         let first_observer = self.observers.iter().map(|o| o.get()).min();
         self.observers.clear();
-        let cleared = self.cleared.min(restart).min(end);
-        for meta in self.meta.range_mut(cleared, restart.min(end)) {
+        for meta in self.meta.range_mut(self.cleared.min(restart), restart) {
             *meta = None;
         }
-        self.cleared = self.cleared.max(restart.min(end));
+        // Lower than before only when removals lowered the thresholds.
+        self.cleared = restart;
 
-        if voters != self.voters {
+        if changed {
             let n = voters.len();
             self.voters = voters;
-            self.th = Thresholds::new(n);
+            self.th = th;
             self.interesting = vec![Vec::new(); n];
             self.tallies = vec![Vec::new(); n];
-            for meta in self.meta.range_mut(restart.min(end), usize::MAX) {
+            for meta in self.meta.range_mut(restart, usize::MAX) {
                 *meta = None;
             }
             for position in restart..end {
                 let event = EventIndex::from(position);
                 if let Some(group) = self.evaluate(graph, event, None) {
-                    return Some(group);
+                    return Ok(Some(group));
                 }
             }
-            return None;
+            return Ok(None);
         }
 
         let resume = restart.max(first_observer.unwrap_or(restart)).min(end);
@@ -173,9 +187,9 @@ impl<C: CommonCoin> Elections<C> {
                 .and_then(Option::take)
                 .map(|meta| meta.content);
             if let Some(group) = self.evaluate(graph, event, kept) {
-                return Some(group);
+                return Ok(Some(group));
             }
         }
-        None
+        Ok(None)
     }
 }

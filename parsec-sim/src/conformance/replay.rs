@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use parsec_coin::{CommonCoin, ParityCoin};
-use parsec_core::{Block, Config, FaultKind, Parsec, Step};
+use parsec_core::{Block, Config, FaultKind, MemStore, Parsec, Step};
 use parsec_graph::{
     Cause, EventContent, EventHash, EventLimits, Observation, PackedEvent, PeerId, SecretKey, Vote,
 };
@@ -261,22 +261,60 @@ pub fn groups(blocks: &[Block<String>], names: &BTreeMap<PeerId, String>) -> Vec
 
 /// Feeds rebuilt events to a fresh engine of the recording peer and collects the groups.
 pub fn run(rebuilt: &Rebuilt) -> Result<Replayed, ReplayError> {
+    run_pruned(rebuilt, None)
+}
+
+/// As [`run`], with the engine pruning its memory to `window` events per creator (spec
+/// §12): pruning must not change a single decision. A pruned graph no longer holds every
+/// summary, so only an unpruned run checks them against the recorded ones.
+pub fn run_pruned(rebuilt: &Rebuilt, window: Option<u64>) -> Result<Replayed, ReplayError> {
     let started = Instant::now();
-    let (mut engine, first) = rebuilt.engine()?;
-    let mut blocks = first.blocks;
-    for (packed, name) in rebuilt.events.iter().zip(&rebuilt.names) {
-        let step = engine.replay_event(packed.clone())?;
+    let (mut engine, first) = match window {
+        None => rebuilt.engine()?,
+        Some(_) => {
+            let mut config = rebuilt.config.clone();
+            config.pruning_window = window;
+            Parsec::from_genesis(rebuilt.our_key.clone(), config, ParityCoin)?
+        }
+    };
+    // A pruning engine asks for pruned parents of late events by `Step::fetch`: the
+    // replay answers from a store that took every step's `persist`, as a driver does.
+    let store = window.map(|_| MemStore::<String>::new());
+    let mut blocks = Vec::new();
+    let mut pending = vec![(first, String::new())];
+    let mut events = rebuilt.events.iter().zip(&rebuilt.names);
+    loop {
+        let Some((step, name)) = pending.pop() else {
+            let Some((packed, name)) = events.next() else {
+                break;
+            };
+            pending.push((engine.replay_event(packed.clone())?, name.clone()));
+            continue;
+        };
         if let Some(fault) = step
             .faults
             .iter()
             .find(|f| !matches!(f.kind, FaultKind::Fork { .. }))
         {
             return Err(ReplayError::Rebuild {
-                event: name.clone(),
+                event: name,
                 reason: format!("engine reported {fault:?}"),
             });
         }
         blocks.extend(step.blocks);
+        let Some(store) = &store else { continue };
+        let store_error = |e: parsec_core::StoreError| ReplayError::Rebuild {
+            event: name.clone(),
+            reason: format!("store: {e}"),
+        };
+        store.apply_now(step.persist).map_err(store_error)?;
+        if !step.fetch.is_empty() {
+            let mut answers = Vec::with_capacity(step.fetch.len());
+            for hash in step.fetch {
+                answers.push((hash, store.find_now(&hash).map_err(store_error)?));
+            }
+            pending.push((engine.readmit(answers)?, name));
+        }
     }
     let engine_time = started.elapsed();
     if engine.held_events() != 0 || engine.graph().len() != rebuilt.events.len() {
@@ -290,7 +328,9 @@ pub fn run(rebuilt: &Rebuilt) -> Result<Replayed, ReplayError> {
             ),
         });
     }
-    check_summaries(rebuilt, engine.graph())?;
+    if window.is_none() {
+        check_summaries(rebuilt, engine.graph())?;
+    }
     Ok(Replayed {
         groups: groups(&blocks, &rebuilt.peer_names),
         blocks: blocks.len(),

@@ -130,7 +130,15 @@ impl SimPeer {
         let key = peer_key(i);
         match self.adversary {
             Some(kind) if kind.is_silent() => self.role = Role::Silent,
-            Some(_) => match Puppet::new(key, Self::config_of(ctx.shared, &self.id)) {
+            // An adversary keeps every event: it has no store to serve catch-up from, and
+            // what it sends must not depend on the honest peers' pruning window.
+            Some(_) => match Puppet::new(
+                key,
+                Config {
+                    pruning_window: None,
+                    ..Self::config_of(ctx.shared, &self.id)
+                },
+            ) {
                 Ok((puppet, votes)) => {
                     for vote in &votes {
                         ctx.shared.validity.record_vote(self.id, vote);
