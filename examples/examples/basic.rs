@@ -56,7 +56,7 @@ struct Cli {
     /// Prune memory, keeping this many of each creator's latest events beyond what
     /// consensus still reads (0: keep every event, the engine's default). Pruning never
     /// changes a block: compare the summary's blocks digest with a run of window 0.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 32)]
     pruning_window: u64,
     /// Voter removals a pruning engine absorbs while older votes are undecided (the
     /// engine's `Config::pruning_removal_margin`). These runs never remove a member, so

@@ -484,6 +484,14 @@ impl<T> Event<T> {
         self.packed.content.cause.vote()
     }
 
+    /// The vote of a vote event, taking the event apart.
+    pub fn into_vote(self) -> Option<Box<Vote<T>>> {
+        match self.packed.content.cause {
+            Cause::Observation { vote, .. } => Some(vote),
+            _ => None,
+        }
+    }
+
     /// The hash of the voted observation, for a vote event.
     pub fn observation_hash(&self) -> Option<&ObservationHash> {
         self.observation_hash.as_ref()

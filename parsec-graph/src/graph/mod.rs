@@ -38,7 +38,7 @@ use summary::{New, Summary};
 use crate::event::{CauseKind, Event};
 use crate::hashing::DigestMap;
 use crate::id::{EventHash, PeerId, PeerIndex};
-use crate::observation::Payload;
+use crate::observation::{Payload, Vote};
 
 /// A dense local number for an inserted event: its insertion position.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -269,6 +269,9 @@ pub struct Graph<T> {
     /// Boxed: filled in position order, a B-tree's nodes stay about half full, and a
     /// pointer wastes less of them than a whole node.
     below: BTreeMap<EventIndex, Box<EventNode<T>>>,
+    /// The votes of pinned events that were pruned, with their creators: all a decision
+    /// reads of an undecided vote (`prune_keeping`).
+    detached: BTreeMap<EventIndex, (PeerId, Box<Vote<T>>)>,
     // Keyed lookups only, never iterated: iteration order cannot leak into results.
     by_hash: DigestMap<EventHash, EventIndex>,
     peers: Vec<PeerEntry>,
@@ -281,6 +284,7 @@ impl<T> Default for Graph<T> {
             nodes: VecDeque::new(),
             base: 0,
             below: BTreeMap::new(),
+            detached: BTreeMap::new(),
             by_hash: DigestMap::default(),
             peers: Vec::new(),
             peer_by_id: BTreeMap::new(),
@@ -419,6 +423,11 @@ impl<T: Payload> Graph<T> {
             _ => 0,
         };
         self.by_hash.insert(*event.hash(), position);
+        if self.nodes.len() == self.nodes.capacity() {
+            // Grown by a quarter, not doubled: a pruned graph's nodes stay about as many
+            // as its windows, and doubling would leave up to half of them unused.
+            self.nodes.reserve_exact(self.nodes.len() / 4 + 64);
+        }
         self.nodes.push_back(EventNode {
             kind: event.cause().kind(),
             event,
@@ -470,6 +479,20 @@ impl<T> Graph<T> {
             Some(offset) => self.nodes.get(offset),
             None => self.below.get(&index).map(|node| &**node),
         }
+    }
+
+    /// The creator and vote of the vote event at `index`: held, or a pinned vote whose
+    /// event was pruned ([`Graph::prune_keeping`]).
+    pub fn vote_at(&self, index: EventIndex) -> Option<(&PeerId, &Vote<T>)> {
+        match self.get(index) {
+            Some(node) => node.event.vote().map(|vote| (node.event.creator(), vote)),
+            None => self.detached.get(&index).map(|(id, vote)| (id, &**vote)),
+        }
+    }
+
+    /// Pinned votes held without their events.
+    pub fn detached_votes(&self) -> usize {
+        self.detached.len()
     }
 
     /// Whether the event at `index` is held.
@@ -599,7 +622,7 @@ impl<T> Graph<T> {
             .iter()
             .enumerate()
             .filter(|(_, plus_one)| **plus_one > 0)
-            .map(|(p, plus_one)| (PeerIndex(p as u32), plus_one - 1))
+            .map(|(p, plus_one)| (PeerIndex(p as u32), u64::from(*plus_one) - 1))
     }
 
     /// `X ⪰ Y`: `Y` is `X` or one of its ancestors, except that when `X` descends from a
@@ -608,6 +631,34 @@ impl<T> Graph<T> {
     /// forked, O(log n) for one that did.
     pub fn is_descendant_of(&self, x: EventIndex, y: EventIndex) -> bool {
         x == y || self.reaches(&self.held(x).summary, y)
+    }
+
+    /// `X ⪰ Y` for an event `Y` given with its creator and index, which may have been
+    /// pruned: a pinned vote's, say. An event below its creator's floor and first fork is
+    /// the only one of its creator at its index here (fork 0), so `X` reaches it iff
+    /// `X`'s ancestry holds that creator's events up to its index, and, if `X` descends
+    /// from a fork of it, the index lies below its floor in `anc(X)`. Elsewhere `Y` must
+    /// be held, as for [`Graph::is_descendant_of`].
+    pub fn is_descendant_of_at(
+        &self,
+        x: EventIndex,
+        y: EventIndex,
+        creator: PeerIndex,
+        index: u64,
+    ) -> bool {
+        let unique = self.peers.get(creator.get()).is_some_and(|entry| {
+            index < entry.floor && entry.first_fork.is_none_or(|fork| index < fork)
+        });
+        // Below the floor a held event may be one re-admitted from the store, whose chain
+        // walks would cross pruned events: the rule below answers for it too.
+        if x == y || !unique {
+            return self.is_descendant_of(x, y);
+        }
+        let summary = &self.held(x).summary;
+        summary.last(creator.0).is_some_and(|last| last >= index)
+            && summary
+                .fork(creator.0)
+                .is_none_or(|fork| fork.floor.is_none_or(|floor| index < floor))
     }
 
     /// Whether `anc(X)` holds two events of any one creator with the same index.

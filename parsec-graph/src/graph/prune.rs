@@ -12,7 +12,8 @@
 //! * the lowest index at which `c` ever forked here, so that every chain walk and
 //!   divergence search over `c`'s forks stays among held events.
 //!
-//! Events the caller pins ([`Graph::prune_keeping`]) are kept wherever they lie.
+//! The votes of events the caller pins ([`Graph::prune_keeping`]) are kept wherever
+//! their events lie.
 //!
 //! The floor does not wait for what current events know: a member whose events keep
 //! naming old history (one that lags, or chooses to) would otherwise pin every floor.
@@ -92,11 +93,12 @@ impl<T> Graph<T> {
         self.prune_keeping(keep_from, window, &[])
     }
 
-    /// As [`Graph::prune`], also keeping the events at `pinned` (ascending positions)
-    /// wherever they lie: the elections' undecided votes, whose events a decision still
-    /// reads for its payload and proofs, however old. A pinned event below its creator's
-    /// floor stays in its slot, and queries about it answer as in the unpruned graph
-    /// (below the floor a creator's chain is unique, `Graph::self_ancestor_at`).
+    /// As [`Graph::prune`], also keeping the votes at `pinned` (ascending positions)
+    /// wherever they lie: the elections' undecided votes, which a decision still reads for
+    /// its payload and proofs, however old. Of a pinned event that is pruned only its
+    /// vote and creator stay ([`Graph::vote_at`]); ancestry queries about it go by its
+    /// creator and index ([`Graph::is_descendant_of_at`]), since below its creator's
+    /// floor and first fork its chain is unique.
     pub fn prune_keeping(
         &mut self,
         keep_from: EventIndex,
@@ -122,8 +124,9 @@ impl<T> Graph<T> {
             floors
                 .get(node.creator.get())
                 .is_none_or(|&floor| node.event.index() >= floor)
-                || pinned.binary_search(&node.index).is_ok()
         };
+        let is_pinned = |at: EventIndex| pinned.binary_search(&at).is_ok();
+        let mut detach = Vec::new();
 
         let mut dropped = 0;
         while self.base < new_base {
@@ -136,6 +139,28 @@ impl<T> Graph<T> {
             } else {
                 self.by_hash.remove(node.event.hash());
                 dropped += 1;
+                if is_pinned(node.index) {
+                    detach.push((node.index, node.creator, node.event));
+                }
+            }
+        }
+        // Give back what a burst left unused (see the growth rule in `insert`).
+        let len = self.nodes.len();
+        if self.nodes.capacity() > len + len / 2 + 256 {
+            self.nodes.shrink_to(len + len / 4 + 64);
+        }
+        // Pinned ones are taken out first, to own their events (`retain` only lends them).
+        let leaving: Vec<EventIndex> = self
+            .below
+            .iter()
+            .filter(|&(&at, node)| is_pinned(at) && !keep(&floors, node))
+            .map(|(&at, _)| at)
+            .collect();
+        for at in leaving {
+            if let Some(node) = self.below.remove(&at) {
+                self.by_hash.remove(node.event.hash());
+                dropped += 1;
+                detach.push((at, node.creator, node.event));
             }
         }
         let by_hash = &mut self.by_hash;
@@ -147,6 +172,15 @@ impl<T> Graph<T> {
             }
             kept
         });
+        // A pinned event below the floor keeps only its vote: all a decision reads of it.
+        // Queries about it go by creator and index (`Graph::is_descendant_of_at`).
+        for (at, creator, event) in detach {
+            let voter = self.peers[creator.get()].id;
+            if let Some(vote) = event.into_vote() {
+                self.detached.insert(at, (voter, vote));
+            }
+        }
+        self.detached.retain(|&at, _| is_pinned(at));
 
         for (c, floor) in floors.iter().enumerate() {
             let entry = &self.peers[c];

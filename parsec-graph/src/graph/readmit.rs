@@ -83,7 +83,7 @@ impl<T> EventNode<T> {
             vote_run: self.vote_run,
             jump: self.jump.0,
             jump_depth: self.jump_depth,
-            last: self.summary.last.to_vec(),
+            last: self.summary.last.iter().map(|&l| u64::from(l)).collect(),
             forks: self.summary.forks.as_ref().map(|forks| {
                 forks
                     .iter()
@@ -131,7 +131,12 @@ impl<T> Graph<T> {
         if !fits {
             return Err(bad);
         }
-        let mut last = stub.last;
+        let mut last = stub
+            .last
+            .iter()
+            .map(|&l| u32::try_from(l))
+            .collect::<Result<Vec<u32>, _>>()
+            .map_err(|_| bad)?;
         last.resize(peers, 0);
         let summary = Summary {
             last: last.into_boxed_slice(),

@@ -38,8 +38,10 @@ pub(super) struct CreatorFork {
 /// The ancestry summary of one event (spec §3.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Summary {
-    /// Per creator: highest reachable index plus one; 0 when none is reachable.
-    pub(super) last: Box<[u64]>,
+    /// Per creator: highest reachable index plus one; 0 when none is reachable. 32 bits
+    /// suffice: an index is at most the number of its creator's events inserted before
+    /// it, and positions are 32-bit.
+    pub(super) last: Box<[u32]>,
     /// Sorted by creator: the creators whose later-inserted fork members the ancestry holds.
     pub(super) forks: Option<Box<[CreatorFork]>>,
 }
@@ -47,7 +49,7 @@ pub(super) struct Summary {
 impl Summary {
     pub(super) fn last(&self, creator: u32) -> Option<u64> {
         match self.last.get(creator as usize) {
-            Some(&plus_one) if plus_one > 0 => Some(plus_one - 1),
+            Some(&plus_one) if plus_one > 0 => Some(u64::from(plus_one) - 1),
             _ => None,
         }
     }
@@ -119,18 +121,6 @@ impl<T> Graph<T> {
         let mut node = self.get(v)?;
         if node.event.index() < index {
             return None;
-        }
-        if let Some(entry) = self.peers.get(node.creator.get())
-            && index < entry.floor
-            && entry.first_fork.is_none_or(|fork| index < fork)
-            && let Some(member) = entry.slot_member(index)
-            && self.holds(member)
-        {
-            // Below its pruning floor and its first fork a creator's chain here is
-            // unique (unheld events below the floor are skipped), so the slot's one
-            // member is the answer even when the walk would cross pruned events to reach
-            // it (an undecided vote kept below the floor, say).
-            return Some(member);
         }
         while node.event.index() > index {
             v = if node.jump_depth >= index {
@@ -248,7 +238,7 @@ impl<T> Graph<T> {
     pub(super) fn merge_summary(&self, parents: [Option<EventIndex>; 2], new: New) -> Summary {
         let peer_count = self.peers.len();
         let summaries = parents.map(|p| p.map(|p| &self.held(p).summary));
-        let mut last = vec![0u64; peer_count].into_boxed_slice();
+        let mut last = vec![0u32; peer_count].into_boxed_slice();
         for parent in summaries.iter().flatten() {
             for (mine, theirs) in last.iter_mut().zip(parent.last.iter()) {
                 *mine = (*mine).max(*theirs);
@@ -257,7 +247,7 @@ impl<T> Graph<T> {
         // Max, not assignment: through its other-parent an event can reach a longer branch
         // of its own creator's fork, and `last` means the highest index in the ancestry.
         let own = &mut last[new.creator as usize];
-        *own = (*own).max(new.index + 1);
+        *own = (*own).max(u32::try_from(new.index + 1).unwrap_or(u32::MAX));
 
         let mut creators: Vec<u32> = summaries
             .iter()

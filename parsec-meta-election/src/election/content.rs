@@ -193,7 +193,14 @@ impl<C: CommonCoin> Elections<C> {
             None => true,
             Some(latest) => {
                 let index = graph.node(latest).creator_index();
-                record.index > index && graph.self_ancestor_at(record.event, index) == Some(latest)
+                // Below its creator's floor and first fork a chain is unique: a record
+                // there (pruned, or re-admitted) extends every lower event of it.
+                let unique = record.index < graph.pruning_floor(record.creator)
+                    && graph
+                        .first_fork(record.creator)
+                        .is_none_or(|fork| record.index < fork);
+                record.index > index
+                    && (unique || graph.self_ancestor_at(record.event, index) == Some(latest))
             }
         }
     }
@@ -214,7 +221,7 @@ impl<C: CommonCoin> Elections<C> {
             let record = &self.records[id];
             if record.decided {
                 false
-            } else if graph.is_descendant_of(event, record.event) {
+            } else if graph.is_descendant_of_at(event, record.event, record.creator, record.index) {
                 fresh.push(id);
                 false
             } else {
@@ -240,7 +247,9 @@ impl<C: CommonCoin> Elections<C> {
                 if record.decided {
                     continue;
                 }
-                if !forked || graph.is_descendant_of(event, record.event) {
+                if !forked
+                    || graph.is_descendant_of_at(event, record.event, record.creator, record.index)
+                {
                     fresh.push(id);
                 } else if Self::may_come(graph, event, record) {
                     tally.deferred.push(id);
@@ -264,7 +273,7 @@ impl<C: CommonCoin> Elections<C> {
         };
         for &id in &self.undecided_records {
             let record = &self.records[id];
-            if graph.is_descendant_of(event, record.event) {
+            if graph.is_descendant_of_at(event, record.event, record.creator, record.index) {
                 fresh.push(id);
             } else if Self::may_come(graph, event, record) {
                 tally.deferred.push(id);

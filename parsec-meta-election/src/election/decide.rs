@@ -178,9 +178,9 @@ impl<C: CommonCoin> Elections<C> {
         first_vote: Option<EventIndex>,
         running: &mut BTreeSet<PeerId>,
     ) -> DecidedKey<T> {
+        // Undecided votes stay readable when their events are pruned (`pinned_votes`).
         let vote_of = |at: EventIndex| -> Option<(PeerId, &Vote<T>)> {
-            let event = graph.node(at).event();
-            event.vote().map(|vote| (*event.creator(), vote))
+            graph.vote_at(at).map(|(creator, vote)| (*creator, vote))
         };
         let proofs = votes
             .iter()

@@ -365,8 +365,8 @@ impl<C: CommonCoin> Elections<C> {
         self.removal_margin = margin;
     }
 
-    /// The events of the undecided votes, ascending: a decision reads them for its payload
-    /// and proofs, however old they are, so the graph keeps them below
+    /// The events of the undecided votes, ascending: a decision reads their votes for its
+    /// payload and proofs, however old they are, so the graph keeps those below
     /// [`Elections::oldest_needed`] too (`Graph::prune_keeping`).
     pub fn pinned_votes(&self) -> Vec<EventIndex> {
         // Records are registered in insertion order, and ids keep that order.
