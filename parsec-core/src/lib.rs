@@ -24,9 +24,13 @@
 //!   through the normal insertion path and refuses (with [`RestoreError`]) a log that is
 //!   not ours, damaged, or would make us fork our own chain. [`MemStore`] is the
 //!   in-memory store; `parsec-store-rocksdb` the one on disk.
-//! * **Memory** ([`Config::pruning_window`], opt-in; spec §12): after decisions the graph
-//!   drops what no later computation reads, keeping each creator's latest events;
-//!   [`Status::memory`] says what is held and what pins it (the oldest undecided vote).
+//! * **Memory** ([`Config::pruning_window`], opt-in; spec §12): the graph drops what no
+//!   later computation reads, keeping each creator's latest events. An election reads
+//!   nothing before its interest floor (a key is interesting only in the ancestry of a
+//!   supermajority of its votes, of its one vote in `Single` mode), so an undecided vote
+//!   pins only itself, kept as its vote alone; [`Config::pruning_removal_margin`] keeps
+//!   what a few voter removals would make an election read again.
+//!   [`Status::memory`] says what is held.
 //!   Pruning never changes a decision, nor what is sent: a sync that needs pruned events
 //!   becomes a [`CatchUp`] in [`Step::catch_up`], which the driver completes from its
 //!   store, so that a peer back from an outage is served by any member. See

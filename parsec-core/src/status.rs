@@ -54,8 +54,12 @@ pub struct Memory {
     /// The graph's base: every event from this position on is held.
     pub base: u64,
     /// The oldest undecided vote: its position and how many elections have decided since
-    /// it was registered. It pins the base: nothing from it on is pruned.
+    /// it was registered. It pins nothing but its vote: the base follows the elections'
+    /// interest floor (a key is interesting only once enough voters voted it).
     pub oldest_undecided: Option<(u64, u64)>,
+    /// Undecided votes whose events were pruned, held as their votes alone (a decision
+    /// reads them for its payload and proofs).
+    pub detached_votes: u64,
     /// Observation keys the elections track (undecided ones, and decided ones not yet
     /// compacted away).
     pub keys_tracked: u64,

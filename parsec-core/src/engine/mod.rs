@@ -688,6 +688,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
                     .elections
                     .oldest_undecided()
                     .map(|(at, age)| (at.get() as u64, age)),
+                detached_votes: self.graph.detached_votes() as u64,
                 keys_tracked: self.elections.keys_tracked() as u64,
                 decided_keys: self.elections.decided_key_count() as u64,
                 syncs_remembered: self.answered.remembered() as u64,
