@@ -385,21 +385,33 @@ impl<C: CommonCoin> Elections<C> {
     /// The earliest position the current election or a restart after it may evaluate: the
     /// current election's restart point, and the interest floor (`interest_floor`) under
     /// the lowest thresholds a later election can have before the next call. Those are the
-    /// current ones lowered by every pending removal and by the removal margin
-    /// ([`Elections::set_removal_margin`]) for removals voted after this call. A restart
-    /// that would need more fails with [`ElectionError::HistoryPruned`] instead of deciding
-    /// on a pruned graph.
+    /// current ones lowered by every pending removal that more than a third of the voters
+    /// voted (so that faulty voters alone, voting removals nobody else supports, cannot
+    /// make us keep more), and by the removal margin ([`Elections::set_removal_margin`])
+    /// for removals supported later. A restart that would need more fails with
+    /// [`ElectionError::HistoryPruned`] instead of deciding on a pruned graph.
     fn keep_from(&self) -> usize {
+        let n = self.voters.len();
+        let mut supporters = Vec::new();
         let removals = self
             .undecided
             .iter()
             .filter(|&&key| {
-                self.votes_of[key as usize]
-                    .first()
-                    .is_some_and(|&id| self.records[id].removes)
+                let votes = &self.votes_of[key as usize];
+                if !votes.first().is_some_and(|&id| self.records[id].removes) {
+                    return false;
+                }
+                supporters.clear();
+                supporters.extend(
+                    votes
+                        .iter()
+                        .filter_map(|&id| self.voters.slot(self.records[id].creator)),
+                );
+                supporters.sort_unstable();
+                supporters.dedup();
+                3 * supporters.len() > n
             })
             .count();
-        let n = self.voters.len();
         let margin = self
             .removal_margin
             .unwrap_or_else(|| n.saturating_sub(1) / 3);
