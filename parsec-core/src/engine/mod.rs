@@ -175,9 +175,6 @@ pub struct Parsec<T: Payload, C: CommonCoin> {
     sent: SyncMemory,
     /// While [`Parsec::readmit`] runs: the parents asked for that the store lacks.
     unavailable: BTreeSet<EventHash>,
-    /// Syncs whose last event waits for pruned parents asked of the store: answered when
-    /// [`Parsec::readmit`] inserts it, as an unpruned engine answers at once (`readmit`).
-    awaiting_store: Vec<(PeerId, SyncKind, EventHash)>,
 }
 
 impl<T: Payload> Parsec<T, Coin> {
@@ -272,7 +269,6 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             prune_due: false,
             sent: SyncMemory::default(),
             unavailable: BTreeSet::new(),
-            awaiting_store: Vec::new(),
         })
     }
 
@@ -562,14 +558,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
             }
             return Ok(());
         }
-        let last_hash = events.last().and_then(|event| event.hash().ok());
         let Some(last) = self.receive_sync(step, sender, events)? else {
-            if let Some(hash) = last_hash
-                && !step.fetch.is_empty()
-                && self.held.contains(&hash)
-            {
-                self.await_store(sender, kind, hash);
-            }
             return Ok(());
         };
         self.reply(step, sender, kind, last)

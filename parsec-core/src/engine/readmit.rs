@@ -6,23 +6,15 @@
 //! Without it, a member that crashed with an event persisted but not sent, or whose
 //! syncs were delayed past our memory window, would be cut off for good once it sends
 //! that event: nothing it makes after it could be inserted either.
-//!
-//! A request or response whose last event waited for the store is answered (or recorded)
-//! when that event is inserted here, so that the sync goes on as it would have in an
-//! unpruned engine, one step later.
 
 use std::collections::BTreeSet;
 
 use parsec_coin::CommonCoin;
-use parsec_graph::{EventHash, Payload, PeerId};
+use parsec_graph::{EventHash, Payload};
 
 use super::{Parsec, Step};
 use crate::error::Error;
 use crate::store::{StoreOp, Stored};
-use crate::sync::SyncKind;
-
-/// Syncs remembered while their last event waits for the store (`await_store`).
-const AWAITING_STORE: usize = 64;
 
 impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     /// Hands in what the store returned for a step's [`Step::fetch`]: for each hash asked
@@ -38,11 +30,6 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
     ) -> Result<Step<T>, Error> {
         self.prune_if_due();
         let mut step = Step::default();
-        // Syncs whose last event came in some other way meanwhile are not answered: an
-        // unpruned engine would not have answered them either.
-        let graph = &self.graph;
-        self.awaiting_store
-            .retain(|(_, _, hash)| !graph.contains(hash));
         let mut unavailable = BTreeSet::new();
         for (hash, stored) in answers {
             if self.graph.contains(&hash) {
@@ -62,25 +49,7 @@ impl<T: Payload, C: CommonCoin> Parsec<T, C> {
         let released = self.release_held(&mut step);
         self.unavailable.clear();
         released?;
-        for (sender, kind, hash) in std::mem::take(&mut self.awaiting_store) {
-            match self.graph.index_of(&hash) {
-                Some(last) => self.reply(&mut step, sender, kind, last)?,
-                // Still waiting (for another parent the store is asked for now).
-                None if self.held.contains(&hash) => self.await_store(sender, kind, hash),
-                None => {}
-            }
-        }
         Ok(step)
-    }
-
-    /// Remembers a sync to answer once its last event, waiting for pruned parents, is
-    /// inserted from the store. Bounded: the oldest is forgotten first (its peer syncs
-    /// again).
-    pub(super) fn await_store(&mut self, sender: PeerId, kind: SyncKind, hash: EventHash) {
-        if self.awaiting_store.len() >= AWAITING_STORE {
-            self.awaiting_store.remove(0);
-        }
-        self.awaiting_store.push((sender, kind, hash));
     }
 
     /// Puts one stored event back into the graph, after checking it is the one asked for.
