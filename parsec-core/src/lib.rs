@@ -24,6 +24,9 @@
 //!   through the normal insertion path and refuses (with [`RestoreError`]) a log that is
 //!   not ours, damaged, or would make us fork our own chain. [`MemStore`] is the
 //!   in-memory store; `parsec-store-rocksdb` the one on disk.
+//! * **Networks** in [`transport`]: the [`Transport`] trait a network adapter implements
+//!   (lossy, reordered, authenticated senders, members only, bounded queues), with the
+//!   driver loop that sits between it, the engine and the store.
 //! * **Memory** ([`Config::pruning_window`], opt-in; spec §12): the graph drops what no
 //!   later computation reads, keeping each creator's latest events. An election reads
 //!   nothing before its interest floor (a key is interesting only in the ancestry of a
@@ -108,6 +111,7 @@ mod peers;
 mod status;
 pub mod store;
 pub mod sync;
+pub mod transport;
 
 pub use block::Block;
 pub use config::{Config, SUGGESTED_PRUNING_WINDOW};
@@ -130,6 +134,7 @@ pub use parsec_meta_election::{CoinStats, ElectionError, MetaDigest};
 pub use peers::{PeerFlags, PeerState};
 pub use status::{Memory, PendingVote, Status};
 pub use store::{Loaded, MemStore, Store, StoreError, StoreHeader, StoreOp, Stored};
+pub use transport::{Incoming, Transport, TransportError, TransportFault, TransportFaultKind};
 
 /// Hooks for simulations, replays and tests (feature `testing`): not for production use.
 #[cfg(feature = "testing")]

@@ -17,9 +17,17 @@
 //!   through the engine ([`conformance::replay`], shared by the `replay` binary and the
 //!   conformance test).
 //! * [`store_suite`]: the conformance suite every `Store` backend passes.
+//! * [`drive`]: a driver written against `Transport` and `Store` alone (gossip timer,
+//!   persist before send, catch-up from the store), and a genesis group run over any
+//!   transports, which the adapters' end-to-end tests share.
+//! * [`mem_transport`]: the in-memory `Transport`, and [`transport_suite`], the
+//!   conformance suite every `Transport` passes.
 pub mod conformance;
+pub mod drive;
 pub mod fixtures;
+pub mod mem_transport;
 pub mod network;
 pub mod sim;
 pub mod split;
 pub mod store_suite;
+pub mod transport_suite;

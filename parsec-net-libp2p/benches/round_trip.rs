@@ -1,0 +1,113 @@
+//! Request-response round trips between two local swarms over TCP loopback, for sync
+//! messages of about 1 KiB, 64 KiB and 1 MiB (a request carrying one event, answered by a
+//! response carrying it back), beside the same exchange over the in-process
+//! `MemTransport`: the difference is what the adapter adds to one sync.
+//!
+//! `cargo bench -p parsec-net-libp2p --bench round_trip`
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use parsec_core::{Incoming, PeerSet, SecretKey, Transport, WireLimits, WireMessage};
+use parsec_graph::{Cause, EventHash, Observation, Vote};
+use parsec_net_libp2p::{Libp2pConfig, Libp2pTransport};
+use parsec_sim::fixtures;
+use parsec_sim::mem_transport::MemNet;
+
+const SIZES: [(usize, &str); 3] = [(1 << 10, "1KiB"), (64 << 10, "64KiB"), (1 << 20, "1MiB")];
+
+fn message(key: &SecretKey, bytes: usize, response: bool) -> WireMessage<String> {
+    let vote = Vote::new(Observation::OpaquePayload("x".repeat(bytes)), key).unwrap();
+    let event = fixtures::packed_event(
+        key,
+        1,
+        Cause::Observation {
+            self_parent: EventHash::from_bytes([3; 32]),
+            vote: Box::new(vote),
+        },
+    );
+    if response {
+        WireMessage::Response {
+            events: vec![event],
+        }
+    } else {
+        WireMessage::Request {
+            events: vec![event],
+        }
+    }
+}
+
+async fn next_message<X: Transport<String> + ?Sized>(at: &mut X) -> WireMessage<String> {
+    loop {
+        if let Incoming::Message { message, .. } = at.next_incoming().await.unwrap() {
+            return message;
+        }
+    }
+}
+
+async fn round_trip<A, B>(
+    a: &mut A,
+    b: &mut B,
+    ids: &[parsec_core::PeerId; 2],
+    ask: &WireMessage<String>,
+    answer: &WireMessage<String>,
+) where
+    A: Transport<String> + ?Sized,
+    B: Transport<String> + ?Sized,
+{
+    a.send(ids[1], ask.clone()).await.unwrap();
+    next_message(b).await;
+    b.send(ids[0], answer.clone()).await.unwrap();
+    next_message(a).await;
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let keys = [fixtures::peer_key(0), fixtures::peer_key(1)];
+    let ids = [keys[0].peer_id(), keys[1].peer_id()];
+    let members: PeerSet = ids.iter().copied().collect();
+    let limits = WireLimits {
+        max_message_bytes: 4 << 20,
+        max_events_per_message: 16,
+    };
+    let (mut a, mut b) = runtime.block_on(async {
+        let mut config = Libp2pConfig::new(keys[0].clone(), members.clone());
+        config.limits = limits;
+        let a = Libp2pTransport::<String>::start(config).await.unwrap();
+        let mut config = Libp2pConfig::new(keys[1].clone(), members.clone());
+        config.limits = limits;
+        config.addresses.insert(ids[0], a.listen_addrs().to_vec());
+        let b = Libp2pTransport::<String>::start(config).await.unwrap();
+        (a, b)
+    });
+    let net = MemNet::with_limits(limits);
+    let mut mem_a = net.join::<String>(&keys[0], members.clone());
+    let mut mem_b = net.join::<String>(&keys[1], members.clone());
+    let mut group = c.benchmark_group("round_trip");
+    for (size, name) in SIZES {
+        let ask = message(&keys[0], size, false);
+        let answer = message(&keys[1], size, true);
+        // Connect and warm up before measuring.
+        runtime.block_on(round_trip(&mut a, &mut b, &ids, &ask, &answer));
+        group.throughput(Throughput::Bytes(2 * size as u64));
+        group.bench_function(BenchmarkId::new("libp2p_tcp", name), |bench| {
+            bench.iter(|| runtime.block_on(round_trip(&mut a, &mut b, &ids, &ask, &answer)));
+        });
+        group.bench_function(BenchmarkId::new("in_process", name), |bench| {
+            bench
+                .iter(|| runtime.block_on(round_trip(&mut mem_a, &mut mem_b, &ids, &ask, &answer)));
+        });
+    }
+    group.finish();
+    runtime.block_on(async {
+        a.shutdown().await;
+        b.shutdown().await;
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
