@@ -19,8 +19,10 @@
 //!   [`Incoming::Dropped`] instead.
 //! * **Bounded.** Every queue between the network and the driver is bounded in messages
 //!   and every message in bytes (the [`wire`](crate::wire) limits). `send` waits while
-//!   the outgoing queue is full (back-pressure on the driver); what arrives while the
-//!   incoming queue is full is dropped and reported, never buffered without limit.
+//!   the outgoing queue is full (back-pressure on the driver); what cannot go out (a
+//!   member that does not keep up) and what arrives while the incoming queue, or the
+//!   sender's share of it, is full are dropped and reported, never buffered without
+//!   limit, so that one member cannot fill our memory nor crowd the others out.
 //! * **Request and response.** A [`WireMessage::Response`] sent to a member that has a
 //!   [`WireMessage::Request`] of ours outstanding may travel as the answer to it (a
 //!   transport with request-response streams pairs them); either way the engine matches

@@ -11,6 +11,7 @@ use std::io;
 
 use libp2p::StreamProtocol;
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
 use libp2p::request_response;
 
 /// The protocol of PARSEC's pairwise sync.
@@ -18,6 +19,11 @@ pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/parsec/sync/1");
 
 /// Bytes a frame spends per message on its length.
 pub const LENGTH_BYTES: usize = 4;
+
+/// Most messages in one frame: a sync's chunks and the message that ends it. A sender
+/// starts a new frame past it; a receiver refuses a frame with more, so that a frame of
+/// empty messages cannot cost millions of deliveries.
+pub const MAX_FRAME_MESSAGES: usize = 64;
 
 /// A frame's messages, still encoded: the receiving side decodes them with its limits.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -79,37 +85,6 @@ impl fmt::Display for FrameMalformed {
 
 impl std::error::Error for FrameMalformed {}
 
-/// Splits a frame's bytes into its messages, without copying more than once and without
-/// trusting a length beyond the bytes present.
-pub fn split(bytes: &[u8]) -> Result<Frame, FrameMalformed> {
-    let Some((&flag, _)) = bytes.split_first() else {
-        return Ok(Frame::default());
-    };
-    if flag > 1 {
-        return Err(FrameMalformed { at: 0 });
-    }
-    let mut messages = Vec::new();
-    let mut at = 1;
-    while at < bytes.len() {
-        let header = bytes
-            .get(at..at + LENGTH_BYTES)
-            .and_then(|b| <[u8; LENGTH_BYTES]>::try_from(b).ok())
-            .ok_or(FrameMalformed { at })?;
-        let len = u32::from_le_bytes(header) as usize;
-        let start = at + LENGTH_BYTES;
-        let message = start
-            .checked_add(len)
-            .and_then(|end| bytes.get(start..end))
-            .ok_or(FrameMalformed { at })?;
-        messages.push(message.to_vec());
-        at = start + len;
-    }
-    Ok(Frame {
-        asks: flag == 1,
-        messages,
-    })
-}
-
 /// The bytes of `frame`. A message longer than `u32::MAX` cannot occur (the wire
 /// limits are far below it); it is refused rather than cut.
 pub fn join(frame: &Frame) -> io::Result<Vec<u8>> {
@@ -124,18 +99,60 @@ pub fn join(frame: &Frame) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Reads a whole stream of at most `limit` bytes.
+/// Reads a frame from a stream: its flag, then each message's length, checked against
+/// what is left of `limit` before anything is allocated, then exactly that many bytes.
+/// Memory held is the frame's messages alone (never a second copy, never more than the
+/// bytes that arrived plus one message's declared length within the limit).
 async fn read_limited<R: AsyncRead + Unpin + Send>(io: &mut R, limit: usize) -> io::Result<Frame> {
-    let mut bytes = Vec::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    io.take(cap).read_to_end(&mut bytes).await?;
-    if bytes.len() > limit {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            FrameTooLarge { limit },
-        ));
+    let invalid = |error: Box<dyn std::error::Error + Send + Sync>| {
+        io::Error::new(io::ErrorKind::InvalidData, error)
+    };
+    let mut flag = [0u8; 1];
+    if read_or_end(io, &mut flag).await? == 0 {
+        return Ok(Frame::default());
     }
-    split(&bytes).map_err(|malformed| io::Error::new(io::ErrorKind::InvalidData, malformed))
+    if flag[0] > 1 {
+        return Err(invalid(Box::new(FrameMalformed { at: 0 })));
+    }
+    let mut frame = Frame {
+        asks: flag[0] == 1,
+        messages: Vec::new(),
+    };
+    let mut used = 1usize;
+    loop {
+        let mut header = [0u8; LENGTH_BYTES];
+        let got = read_or_end(io, &mut header).await?;
+        if got == 0 {
+            return Ok(frame);
+        }
+        if got < LENGTH_BYTES {
+            return Err(invalid(Box::new(FrameMalformed { at: used })));
+        }
+        let len = u32::from_le_bytes(header) as usize;
+        used = used.saturating_add(LENGTH_BYTES).saturating_add(len);
+        if used > limit {
+            return Err(invalid(Box::new(FrameTooLarge { limit })));
+        }
+        if frame.messages.len() == MAX_FRAME_MESSAGES {
+            return Err(invalid(Box::new(FrameMalformed { at: used })));
+        }
+        let mut message = vec![0u8; len];
+        io.read_exact(&mut message).await?;
+        frame.messages.push(message);
+    }
+}
+
+/// Fills `buf` from `io`, or stops at the end of the stream; returns the bytes read.
+async fn read_or_end<R: AsyncRead + Unpin + Send>(io: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = io.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
 }
 
 async fn write_frame<W: AsyncWrite + Unpin + Send>(io: &mut W, frame: Frame) -> io::Result<()> {
@@ -198,6 +215,38 @@ impl request_response::Codec for FrameCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use libp2p::futures::executor::block_on;
+    use libp2p::futures::io::Cursor;
+
+    #[test]
+    fn streams_read_as_frames_within_the_limit() -> Result<(), Box<dyn std::error::Error>> {
+        let frame = Frame {
+            asks: false,
+            messages: vec![vec![1; 100], vec![2; 10]],
+        };
+        let bytes = join(&frame)?;
+        assert_eq!(
+            block_on(read_limited(&mut Cursor::new(bytes.clone()), 1000))?,
+            frame
+        );
+        assert_eq!(
+            block_on(read_limited(&mut Cursor::new(Vec::new()), 10))?,
+            Frame::default()
+        );
+        let too_large = block_on(read_limited(&mut Cursor::new(bytes.clone()), 100));
+        let error = too_large.err().ok_or("a frame over the limit was read")?;
+        assert!(error.get_ref().is_some_and(|e| e.is::<FrameTooLarge>()));
+        // A length claiming far more than the stream holds allocates nothing past the limit.
+        let lying = [0u8, 0xff, 0xff, 0xff, 0x7f];
+        assert!(block_on(read_limited(&mut Cursor::new(lying.to_vec()), 1 << 20)).is_err());
+        let cut = &bytes[..bytes.len() - 3];
+        assert!(block_on(read_limited(&mut Cursor::new(cut.to_vec()), 1000)).is_err());
+        Ok(())
+    }
+
+    fn read(bytes: &[u8], limit: usize) -> io::Result<Frame> {
+        block_on(read_limited(&mut Cursor::new(bytes.to_vec()), limit))
+    }
 
     #[test]
     fn frames_round_trip_and_refuse_cut_lengths() -> Result<(), Box<dyn std::error::Error>> {
@@ -207,17 +256,19 @@ mod tests {
         };
         let bytes = join(&frame)?;
         assert_eq!(bytes.len(), frame.len());
-        assert_eq!(split(&bytes)?, frame);
-        assert_eq!(split(&[])?, Frame::default());
+        assert_eq!(read(&bytes, 1 << 20)?, frame);
         for cut in 1..bytes.len() {
-            if split(&bytes[..cut]).is_ok() {
+            if read(&bytes[..cut], 1 << 20).is_ok() {
                 // Only cuts at message boundaries are whole frames.
-                assert!(cut == 1 || cut == 8 || cut == 12, "cut at {cut} split");
+                assert!(cut == 1 || cut == 8 || cut == 12, "cut at {cut} read");
             }
         }
-        let lying = [0, 0xff, 0xff, 0xff, 0xff, 1, 2];
-        assert_eq!(split(&lying), Err(FrameMalformed { at: 1 }));
-        assert_eq!(split(&[2]), Err(FrameMalformed { at: 0 }), "a bad flag");
+        assert!(read(&[2], 10).is_err(), "a bad flag");
+        let many = Frame {
+            asks: false,
+            messages: vec![Vec::new(); MAX_FRAME_MESSAGES + 1],
+        };
+        assert!(read(&join(&many)?, 1 << 20).is_err(), "too many messages");
         Ok(())
     }
 }

@@ -12,10 +12,13 @@
 //! * **One identity**: the member's ed25519 consensus key is its libp2p key, so a
 //!   connection's authenticated libp2p id *is* the consensus id; a key outside the member
 //!   set is refused when its connection is established, and reported.
-//! * **Bounded**: a bounded command queue (sending waits when it is full) and a bounded
-//!   incoming queue (what arrives while it is full is dropped and reported); frames and
-//!   messages are read within the wire limits, and whatever fails to decode is a reported
-//!   [`TransportFault`](parsec_core::TransportFault), never a panic.
+//! * **Bounded**: a bounded command queue (sending waits when it is full), a bounded
+//!   outbox per member (a few requests in flight, the oldest dropped past the bound), a
+//!   bounded incoming queue with a budget of bytes and slots per member (what passes it
+//!   is dropped and reported), at most two connections per member and a few streams per
+//!   connection; frames are read within the wire limits without a second copy, and
+//!   whatever fails to decode is a reported [`TransportFault`](parsec_core::TransportFault),
+//!   never a panic.
 //! * **Reconnection**: members are redialled with exponential back-off while not
 //!   connected, at the addresses configured and those they announce through identify.
 //!
@@ -60,6 +63,8 @@
 mod frame;
 mod identity;
 mod members;
+mod outbox;
+mod shared;
 mod swarm;
 
 use std::collections::BTreeMap;
@@ -78,7 +83,8 @@ use tokio::sync::{mpsc, oneshot};
 pub use frame::{Frame, SYNC_PROTOCOL};
 pub use identity::{from_libp2p, keypair, to_libp2p};
 
-use swarm::{Command, Event, Shared};
+use shared::Shared;
+use swarm::{Command, Event};
 
 /// How a [`Libp2pTransport`] runs. Every field has a working default but the key and the
 /// members ([`Libp2pConfig::new`]).
@@ -100,7 +106,17 @@ pub struct Libp2pConfig {
     pub request_timeout: Duration,
     /// Bound of the command queue and of the incoming queue, in items. Default: 1024.
     pub queue: usize,
-    /// Open requests held per peer awaiting the engine's answer. Default: 8.
+    /// Bytes of one member's messages waiting in the incoming queue before more of its
+    /// messages are dropped (so that one member cannot fill our memory, nor crowd the
+    /// others out). Default: 64 MiB.
+    pub incoming_bytes_per_peer: usize,
+    /// The largest broadcast sent or accepted (gossipsub keeps recent ones for a few
+    /// heartbeats). Default: 1 MiB.
+    pub max_broadcast_bytes: usize,
+    /// Open requests held per peer awaiting the engine's answer, and the streams a
+    /// connection may have open at once: with two connections per peer, a member can
+    /// make us hold at most `4 * open_requests_per_peer` frames being read or answered.
+    /// Default: 8.
     pub open_requests_per_peer: usize,
     /// The first redial delay after a failed dial or a lost connection. Default: 100 ms.
     pub redial_min: Duration,
@@ -122,6 +138,8 @@ impl Libp2pConfig {
             limits: WireLimits::default(),
             request_timeout: Duration::from_secs(10),
             queue: 1024,
+            incoming_bytes_per_peer: 64 << 20,
+            max_broadcast_bytes: 1 << 20,
             open_requests_per_peer: 8,
             redial_min: Duration::from_millis(100),
             redial_max: Duration::from_secs(10),
@@ -136,20 +154,30 @@ impl Libp2pConfig {
 
     fn validate(&self) -> Result<(), TransportError> {
         self.limits.validate()?;
-        if self.queue == 0 || self.open_requests_per_peer == 0 {
+        if self.queue == 0
+            || self.open_requests_per_peer == 0
+            || self.incoming_bytes_per_peer < self.frame_limit()
+            || self.max_broadcast_bytes == 0
+        {
             return Err(TransportError::Setup(
-                "queue and open_requests_per_peer must be at least 1".to_string(),
+                "queue, open_requests_per_peer and max_broadcast_bytes must be at least 1, \
+                 incoming_bytes_per_peer at least one frame"
+                    .to_string(),
             ));
         }
         if self.listen.is_empty() {
             return Err(TransportError::Setup("no listen address".to_string()));
         }
+        let day = Duration::from_secs(86_400);
         if self.request_timeout.is_zero()
+            || self.request_timeout > day
             || self.redial_min.is_zero()
             || self.redial_max < self.redial_min
+            || self.redial_max > day
         {
             return Err(TransportError::Setup(
-                "request_timeout and redial_min must be positive, redial_max at least redial_min"
+                "request_timeout and redial_min must be positive, redial_max at least \
+                 redial_min, and none over a day"
                     .to_string(),
             ));
         }
@@ -169,6 +197,7 @@ pub struct Libp2pTransport<T> {
     members: PeerSet,
     limits: WireLimits,
     frame_limit: usize,
+    max_broadcast_bytes: usize,
     listening: Vec<Multiaddr>,
     commands: mpsc::Sender<Command>,
     incoming: mpsc::Receiver<Event>,
@@ -193,6 +222,7 @@ impl<T> Libp2pTransport<T> {
         let members = config.members.clone();
         let limits = config.limits;
         let frame_limit = config.frame_limit();
+        let max_broadcast_bytes = config.max_broadcast_bytes;
         let (task, listening) = swarm::start(config, events, shared.clone()).await?;
         let task = tokio::spawn(task.run(command_rx));
         Ok(Libp2pTransport {
@@ -200,6 +230,7 @@ impl<T> Libp2pTransport<T> {
             members,
             limits,
             frame_limit,
+            max_broadcast_bytes,
             listening,
             commands,
             incoming,
@@ -289,7 +320,9 @@ impl<T: Payload + Send + Sync> Transport<T> for Libp2pTransport<T> {
         }
         let bytes = wire::encode(&message, &self.limits)?;
         if self.chunks.as_ref().is_some_and(|(chunk_to, frame)| {
-            *chunk_to != to || frame.len() + frame::LENGTH_BYTES + bytes.len() > self.frame_limit
+            *chunk_to != to
+                || frame.messages.len() == frame::MAX_FRAME_MESSAGES
+                || frame.len() + frame::LENGTH_BYTES + bytes.len() > self.frame_limit
         }) {
             self.flush_chunks().await?;
         }
@@ -314,16 +347,28 @@ impl<T: Payload + Send + Sync> Transport<T> for Libp2pTransport<T> {
     }
 
     async fn broadcast(&mut self, data: Vec<u8>) -> Result<(), TransportError> {
-        if data.len() > self.limits.max_message_bytes {
+        if data.len() > self.max_broadcast_bytes {
             return Err(TransportError::Encode(WireError::TooLarge {
                 size: data.len(),
-                limit: self.limits.max_message_bytes,
+                limit: self.max_broadcast_bytes,
             }));
         }
         self.command(Command::Broadcast { data }).await
     }
 
     async fn next_incoming(&mut self) -> Result<Incoming<T>, TransportError> {
+        // Chunks whose closing message never came go on their own (without waiting, so
+        // that this stays cancel safe: a full queue keeps them for the next call).
+        if let Some((to, frame)) = self.chunks.take()
+            && let Err(error) = self.commands.try_send(Command::Request { to, frame })
+        {
+            match error {
+                mpsc::error::TrySendError::Full(Command::Request { to, frame }) => {
+                    self.chunks = Some((to, frame));
+                }
+                _ => return Err(TransportError::Closed),
+            }
+        }
         if self.shared.overloaded.swap(0, Ordering::Relaxed) > 0 {
             return Ok(Incoming::Dropped(TransportFault {
                 peer: None,
@@ -333,12 +378,31 @@ impl<T: Payload + Send + Sync> Transport<T> for Libp2pTransport<T> {
         let Some(event) = self.incoming.recv().await else {
             return Err(TransportError::Closed);
         };
+        let refused = |from: PeerId| {
+            Incoming::Dropped(TransportFault {
+                peer: Some(from),
+                kind: TransportFaultKind::NotMember,
+            })
+        };
         Ok(match event {
-            Event::Message { from, bytes } => match wire::decode(&bytes, &self.limits) {
-                Ok(message) => Incoming::Message { from, message },
-                Err(error) => Incoming::Dropped(decode_fault(from, error)),
-            },
-            Event::Broadcast { from, data } => Incoming::Broadcast { from, data },
+            Event::Message { from, bytes } => {
+                self.shared.taken(&from, bytes.len());
+                if !self.members.contains(&from) {
+                    // Queued before the member set changed.
+                    return Ok(refused(from));
+                }
+                match wire::decode(&bytes, &self.limits) {
+                    Ok(message) => Incoming::Message { from, message },
+                    Err(error) => Incoming::Dropped(decode_fault(from, error)),
+                }
+            }
+            Event::Broadcast { from, data } => {
+                self.shared.taken(&from, data.len());
+                if !self.members.contains(&from) {
+                    return Ok(refused(from));
+                }
+                Incoming::Broadcast { from, data }
+            }
             Event::Connected(peer) => Incoming::Connected(peer),
             Event::Disconnected(peer) => Incoming::Disconnected(peer),
             Event::Dropped(fault) => Incoming::Dropped(fault),
@@ -346,12 +410,7 @@ impl<T: Payload + Send + Sync> Transport<T> for Libp2pTransport<T> {
     }
 
     fn connected(&self) -> Vec<PeerId> {
-        let connected = self
-            .shared
-            .connected
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        connected.iter().copied().collect()
+        self.shared.connected().iter().copied().collect()
     }
 
     async fn set_members(&mut self, members: PeerSet) -> Result<(), TransportError> {

@@ -12,21 +12,27 @@
 //!   connection is established (and reported), and every frame's sender is checked again.
 //! * Members are redialled with exponential back-off while they are not connected, at the
 //!   addresses configured and those they announced through identify.
-//! * What arrives goes to the handle through a bounded queue; when it is full the frame's
-//!   messages are dropped and counted (the engine resends), so a slow driver never makes
-//!   the swarm buffer without limit.
+//! * What arrives goes to the handle through a bounded queue, each member within its own
+//!   budget of bytes and slots; past it the messages are dropped and counted (the engine
+//!   resends), so a slow driver never makes the swarm buffer without limit and one member
+//!   never crowds out the others.
+//! * Our requests to a member go through its outbox: a few in flight (a connection's
+//!   stream slots are shared with the member's requests to us), the rest queued in order
+//!   up to a bound (then the oldest is dropped and reported).
+//! * Broadcasts are forwarded only after we checked a member signed them; refusals of
+//!   outsiders are reported at most once per key every few seconds.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use libp2p::futures::StreamExt;
-use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, ValidationMode};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, Swarm, identify, noise, tcp, yamux};
+use libp2p::{Multiaddr, Swarm, connection_limits, identify, noise, tcp, yamux};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -37,6 +43,8 @@ use crate::Libp2pConfig;
 use crate::frame::{Frame, FrameCodec, FrameTooLarge, SYNC_PROTOCOL};
 use crate::identity::{from_libp2p, keypair, to_libp2p};
 use crate::members::MemberGate;
+use crate::outbox::{MAX_IN_FLIGHT, Outbox};
+use crate::shared::Shared;
 
 /// What the handle asks of the task.
 pub(crate) enum Command {
@@ -69,17 +77,23 @@ pub(crate) enum Event {
     Dropped(TransportFault),
 }
 
-/// What the handle and the task share.
-#[derive(Default)]
-pub(crate) struct Shared {
-    /// Members connected now.
-    pub connected: Mutex<BTreeSet<PeerId>>,
-    /// Frames' messages dropped because the incoming queue was full, not yet reported.
-    pub overloaded: AtomicU64,
-}
+/// Addresses kept per member, configured and announced (identify) together.
+const ADDRESSES_PER_MEMBER: usize = 8;
+
+/// How often one refused key is reported.
+const REPORT_REFUSALS_EVERY: Duration = Duration::from_secs(10);
+
+/// Refused keys remembered for throttling; past it, refusals go unreported until the
+/// oldest age out.
+const REFUSALS_REMEMBERED: usize = 256;
+
+/// Handshakes in progress we accept at once (a bound on what a flood of outsiders costs;
+/// members dial us too, so it is well above any group's size).
+const PENDING_INCOMING: u32 = 256;
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    limits: connection_limits::Behaviour,
     gate: MemberGate,
     sync: request_response::Behaviour<FrameCodec>,
     gossip: gossipsub::Behaviour,
@@ -102,6 +116,11 @@ pub(crate) struct Task {
     open: BTreeMap<libp2p::PeerId, VecDeque<(ResponseChannel<Frame>, Instant)>>,
     /// Our requests in flight: to whom, and whether we asked for an answer.
     pending: BTreeMap<OutboundRequestId, (PeerId, bool)>,
+    outbox: Outbox,
+    /// When each refused key was last reported (refusals are reported at most once per
+    /// key per [`REPORT_REFUSALS_EVERY`], so that an outsider's reconnect loop cannot
+    /// crowd the incoming queue).
+    refusals: BTreeMap<libp2p::PeerId, Instant>,
     events: mpsc::Sender<Event>,
     shared: Arc<Shared>,
 }
@@ -117,12 +136,22 @@ pub(crate) async fn start(
     let frame_limit = config.frame_limit();
     let gossip_config = gossipsub::ConfigBuilder::default()
         .validation_mode(ValidationMode::Strict)
-        .max_transmit_size(config.limits.max_message_bytes.saturating_add(1024))
+        .max_transmit_size(config.max_broadcast_bytes.saturating_add(1024))
         .heartbeat_interval(Duration::from_millis(500))
+        // Forward a broadcast only once we checked that a member signed it.
+        .validate_messages()
+        // What we hold for a member that stops reading: a bounded number of broadcasts.
+        .connection_handler_queue_len(256)
         .build()
         .map_err(|e| setup(&e))?;
     let request_timeout = config.request_timeout;
+    let streams = config.open_requests_per_peer;
     let members = config.members.clone();
+    // Two connections per peer (both dialled at once is normal), and a bound on
+    // handshakes in progress, which is what a flood of outsiders costs us.
+    let connection_limits = connection_limits::ConnectionLimits::default()
+        .with_max_established_per_peer(Some(2))
+        .with_max_pending_incoming(Some(PENDING_INCOMING));
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keys)
         .with_tokio()
         .with_tcp(
@@ -135,7 +164,9 @@ pub(crate) async fn start(
             let sync = request_response::Behaviour::with_codec(
                 FrameCodec { limit: frame_limit },
                 [(SYNC_PROTOCOL, ProtocolSupport::Full)],
-                request_response::Config::default().with_request_timeout(request_timeout),
+                request_response::Config::default()
+                    .with_request_timeout(request_timeout)
+                    .with_max_concurrent_streams(streams + MAX_IN_FLIGHT),
             );
             let gossip = gossipsub::Behaviour::new(
                 MessageAuthenticity::Signed(keys.clone()),
@@ -146,6 +177,7 @@ pub(crate) async fn start(
                 keys.public(),
             ));
             Ok(Behaviour {
+                limits: connection_limits::Behaviour::new(connection_limits),
                 gate: MemberGate::new(&members),
                 sync,
                 gossip,
@@ -188,6 +220,8 @@ pub(crate) async fn start(
         dials: BTreeMap::new(),
         open: BTreeMap::new(),
         pending: BTreeMap::new(),
+        outbox: Outbox::default(),
+        refusals: BTreeMap::new(),
         events,
         shared,
         config,
@@ -247,6 +281,18 @@ impl Task {
             });
         }
         self.dials.retain(|id, _| ids.contains(id));
+        self.outbox.retain(|peer| members.contains(peer));
+        let gone: Vec<PeerId> = self
+            .shared
+            .connected()
+            .iter()
+            .filter(|peer| !members.contains(peer))
+            .copied()
+            .collect();
+        for peer in gone {
+            self.shared.connected().remove(&peer);
+            self.emit(Event::Disconnected(peer));
+        }
         self.swarm.behaviour_mut().gate.set(ids.clone());
         let leaving: Vec<libp2p::PeerId> = self
             .swarm
@@ -322,9 +368,32 @@ impl Task {
             );
             return;
         };
-        let asks = frame.asks;
-        let request = self.swarm.behaviour_mut().sync.send_request(&id, frame);
-        self.pending.insert(request, (to, asks));
+        if self.outbox.push(to, frame).is_some() {
+            self.fault(
+                Some(to),
+                TransportFaultKind::Undelivered {
+                    reason: "too many requests queued for the member".to_string(),
+                },
+            );
+        }
+        self.pump(to, id);
+    }
+
+    /// Sends what the outbox lets go to `to`.
+    fn pump(&mut self, to: PeerId, id: libp2p::PeerId) {
+        for frame in self.outbox.ready(&to) {
+            let asks = frame.asks;
+            let request = self.swarm.behaviour_mut().sync.send_request(&id, frame);
+            self.pending.insert(request, (to, asks));
+        }
+    }
+
+    /// One of our requests to `to` ended: the next may go.
+    fn request_done(&mut self, to: PeerId) {
+        self.outbox.done(&to);
+        if let Some(id) = to_libp2p(&to) {
+            self.pump(to, id);
+        }
     }
 
     fn tick(&mut self) {
@@ -364,14 +433,34 @@ impl Task {
             if let Err(error) = self.swarm.dial(opts) {
                 debug!(peer = %id, %error, "dial refused");
             }
-            dial.next = now + dial.backoff;
-            dial.backoff = (dial.backoff * 2).min(max);
+            dial.next = now.checked_add(dial.backoff).unwrap_or(now);
+            dial.backoff = dial.backoff.saturating_mul(2).min(max);
         }
     }
 
     fn frame_in(&mut self, from: PeerId, frame: Frame) {
         for bytes in frame.messages {
-            self.emit(Event::Message { from, bytes });
+            self.emit_from(from, bytes.len(), Event::Message { from, bytes });
+        }
+    }
+
+    /// Queues what `from` sent within its byte budget; past it, drops and counts it.
+    fn emit_from(&self, from: PeerId, bytes: usize, event: Event) {
+        // Each member may fill its share of the queue's slots, never all of them.
+        let others = self.members.len().saturating_sub(1).max(1);
+        let items = (self.config.queue / others).max(8);
+        if !self
+            .shared
+            .reserve(&from, bytes, self.config.incoming_bytes_per_peer, items)
+        {
+            self.shared.overloaded.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if let Err(error) = self.events.try_send(event) {
+            self.shared.taken(&from, bytes);
+            if matches!(error, mpsc::error::TrySendError::Full(_)) {
+                self.shared.overloaded.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -379,15 +468,32 @@ impl Task {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.sync_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
                 message,
-                ..
             })) => {
                 let source = message.source;
-                match source.as_ref().and_then(|s| self.member(s)) {
-                    Some(from) => self.emit(Event::Broadcast {
-                        from,
-                        data: message.data,
-                    }),
+                let member = source.as_ref().and_then(|s| self.member(s));
+                let verdict = match member {
+                    Some(_) => MessageAcceptance::Accept,
+                    None => MessageAcceptance::Reject,
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossip
+                    .report_message_validation_result(&message_id, &propagation_source, verdict);
+                match member {
+                    Some(from) => {
+                        let bytes = message.data.len();
+                        self.emit_from(
+                            from,
+                            bytes,
+                            Event::Broadcast {
+                                from,
+                                data: message.data,
+                            },
+                        );
+                    }
                     None => self.fault(
                         source.as_ref().and_then(from_libp2p),
                         TransportFaultKind::NotMember,
@@ -399,20 +505,31 @@ impl Task {
                 info,
                 ..
             })) => {
-                if self.member(&peer_id).is_some()
+                if let Some(member) = self.member(&peer_id)
                     && let Some(dial) = self.dials.get_mut(&peer_id)
                 {
+                    // The configured addresses first, then what it announces now (a
+                    // member that moved is found at its new address); a member
+                    // announcing many addresses makes us dial only a few.
+                    let mut addresses = self
+                        .config
+                        .addresses
+                        .get(&member)
+                        .cloned()
+                        .unwrap_or_default();
                     for address in info.listen_addrs {
-                        if !dial.addresses.contains(&address) {
-                            self.swarm.add_peer_address(peer_id, address.clone());
-                            dial.addresses.push(address);
+                        if !addresses.contains(&address) {
+                            addresses.push(address);
                         }
                     }
+                    addresses.truncate(ADDRESSES_PER_MEMBER);
+                    for address in &addresses {
+                        self.swarm.add_peer_address(peer_id, address.clone());
+                    }
+                    dial.addresses = addresses;
                 }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Gate(refused)) => {
-                self.fault(from_libp2p(&refused.peer), TransportFaultKind::NotMember);
-            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gate(refused)) => self.refused(refused.peer),
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
@@ -433,8 +550,9 @@ impl Task {
                 num_established,
                 ..
             } => {
-                if let Some(member) = self.member(&peer_id)
+                if let Some(member) = from_libp2p(&peer_id)
                     && num_established == 0
+                    && self.shared.connected().contains(&member)
                 {
                     self.open.remove(&peer_id);
                     self.set_connected(member, false);
@@ -445,12 +563,25 @@ impl Task {
         }
     }
 
+    /// Reports a refused key, at most once per key per [`REPORT_REFUSALS_EVERY`].
+    fn refused(&mut self, peer: libp2p::PeerId) {
+        let now = Instant::now();
+        if self.refusals.len() >= REFUSALS_REMEMBERED {
+            self.refusals
+                .retain(|_, at| now.duration_since(*at) < REPORT_REFUSALS_EVERY);
+        }
+        let due = match self.refusals.get(&peer) {
+            Some(at) => now.duration_since(*at) >= REPORT_REFUSALS_EVERY,
+            None => self.refusals.len() < REFUSALS_REMEMBERED,
+        };
+        if due {
+            self.refusals.insert(peer, now);
+            self.fault(from_libp2p(&peer), TransportFaultKind::NotMember);
+        }
+    }
+
     fn set_connected(&self, member: PeerId, up: bool) {
-        let mut connected = self
-            .shared
-            .connected
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut connected = self.shared.connected();
         if up {
             connected.insert(member);
         } else {
@@ -498,10 +629,11 @@ impl Task {
                         request_id,
                         response,
                     } => {
-                        let asked = self
-                            .pending
-                            .remove(&request_id)
-                            .is_some_and(|(_, asks)| asks);
+                        let ended = self.pending.remove(&request_id);
+                        if let Some((to, _)) = ended {
+                            self.request_done(to);
+                        }
+                        let asked = ended.is_some_and(|(_, asks)| asks);
                         if asked && response.is_empty() {
                             // Answered empty: the engine there gave no answer in time.
                             self.fault(Some(from), TransportFaultKind::Timeout);
@@ -516,11 +648,11 @@ impl Task {
                 error,
                 ..
             } => {
-                let to = self
-                    .pending
-                    .remove(&request_id)
-                    .map(|(to, _)| to)
-                    .or_else(|| from_libp2p(&peer));
+                let ended = self.pending.remove(&request_id).map(|(to, _)| to);
+                if let Some(to) = ended {
+                    self.request_done(to);
+                }
+                let to = ended.or_else(|| from_libp2p(&peer));
                 let kind = match error {
                     OutboundFailure::Timeout => TransportFaultKind::Timeout,
                     OutboundFailure::Io(error) => io_fault(&error),

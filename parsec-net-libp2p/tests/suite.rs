@@ -13,6 +13,6 @@ fn the_libp2p_transport_passes_the_transport_suite() -> Result<(), Box<dyn std::
     let report = runtime.block_on(transport_suite::run(&mut common::Loopback::new()))?;
     println!("{report:?}");
     assert!(report.skipped.is_empty(), "{report:?}");
-    assert_eq!(report.passed.len(), 8, "{report:?}");
+    assert_eq!(report.passed.len(), 9, "{report:?}");
     Ok(())
 }

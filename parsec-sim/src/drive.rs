@@ -39,15 +39,37 @@ impl Default for DriveConfig {
     }
 }
 
+/// Faults and drops kept of a run (the rest are counted): a peer that keeps sending
+/// garbage costs the driver a bounded amount.
+pub const KEPT_FAULTS: usize = 1024;
+
 /// What a driven engine did.
 #[derive(Debug)]
 pub struct Driven<T> {
     /// Blocks decided, in order.
     pub blocks: Vec<Block<T>>,
-    /// Faults the engine found in what peers sent.
+    /// The first [`KEPT_FAULTS`] faults the engine found in what peers sent.
     pub faults: Vec<Fault>,
-    /// What the transport refused or lost.
+    /// The first [`KEPT_FAULTS`] things the transport refused or lost.
     pub dropped: Vec<TransportFault>,
+    /// Faults and drops in all, kept or not.
+    pub fault_count: u64,
+}
+
+impl<T> Driven<T> {
+    fn fault(&mut self, fault: Fault) {
+        self.fault_count += 1;
+        if self.faults.len() < KEPT_FAULTS {
+            self.faults.push(fault);
+        }
+    }
+
+    fn dropped(&mut self, dropped: TransportFault) {
+        self.fault_count += 1;
+        if self.dropped.len() < KEPT_FAULTS {
+            self.dropped.push(dropped);
+        }
+    }
 }
 
 /// The driver stopped short.
@@ -87,7 +109,9 @@ where
         blocks: Vec::new(),
         faults: Vec::new(),
         dropped: Vec::new(),
+        fault_count: 0,
     };
+    let mut members: Vec<_> = engine.voters().to_vec();
     let mut voting = true;
     let mut gossip = tokio::time::interval(config.gossip_every);
     gossip.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -96,7 +120,7 @@ where
             incoming = transport.next_incoming() => match incoming? {
                 Incoming::Message { from, message } => engine.handle_message(from, message)?,
                 Incoming::Dropped(fault) => {
-                    driven.dropped.push(fault);
+                    driven.dropped(fault);
                     continue;
                 }
                 _ => continue,
@@ -119,6 +143,13 @@ where
             _ = stop.changed() => break,
         };
         settle(&mut engine, transport, store, step, &mut driven, &progress).await?;
+        // A decided addition or removal: the transport lets through whom the engine does.
+        if engine.voters() != members.as_slice() {
+            members = engine.voters().to_vec();
+            transport
+                .set_members(members.iter().copied().collect())
+                .await?;
+        }
         if config
             .stop_after_blocks
             .is_some_and(|n| driven.blocks.len() >= n)
@@ -174,7 +205,9 @@ where
             driven.blocks.extend(step.blocks);
             progress.send_replace(driven.blocks.len());
         }
-        driven.faults.extend(step.faults);
+        for fault in step.faults {
+            driven.fault(fault);
+        }
         if !step.fetch.is_empty() {
             let mut answers = Vec::new();
             for hash in step.fetch {

@@ -32,12 +32,15 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use parsec_core::{
     Incoming, Payload, PeerId, PeerSet, SecretKey, Transport, TransportError, TransportFault,
     TransportFaultKind, WireError, WireLimits, WireMessage, wire,
 };
 use tokio::sync::mpsc;
+
+use crate::transport_suite::TransportHarness;
 
 /// Messages queued for one member before what arrives is dropped.
 pub const QUEUE: usize = 1024;
@@ -100,9 +103,9 @@ impl MemNet {
         let id = hub.next_id;
         hub.next_id += 1;
         if hub.endpoints.contains_key(&us) {
-            announce(&hub, us, Frame::Disconnected);
+            announce(&hub, us, None, Frame::Disconnected);
         }
-        announce(&hub, us, Frame::Connected);
+        announce(&hub, us, Some(&members), Frame::Connected);
         for (peer, other) in &hub.endpoints {
             if *peer != us && members.contains(peer) && other.members.contains(&us) {
                 let _ = queue.try_send((*peer, Frame::Connected(*peer)));
@@ -129,11 +132,12 @@ impl MemNet {
     }
 }
 
-/// Tells every endpoint that counts `us` as a member (and is one of ours) that `us`
-/// came or went.
-fn announce(hub: &Hub, us: PeerId, frame: fn(PeerId) -> Frame) {
+/// Tells every endpoint that counts `us` as a member that `us` came or went (that came,
+/// only those we count as members too, as [`Transport::connected`] lists them).
+fn announce(hub: &Hub, us: PeerId, ours: Option<&PeerSet>, frame: fn(PeerId) -> Frame) {
     for (peer, other) in &hub.endpoints {
-        if *peer != us && other.members.contains(&us) {
+        let mutual = ours.is_none_or(|ours| ours.contains(peer));
+        if *peer != us && other.members.contains(&us) && mutual {
             let _ = other.queue.try_send((us, frame(us)));
         }
     }
@@ -207,7 +211,7 @@ impl<T> Drop for MemTransport<T> {
         let mut hub = lock(&self.net.hub);
         if hub.endpoints.get(&self.us).is_some_and(|e| e.id == self.id) {
             hub.endpoints.remove(&self.us);
-            announce(&hub, self.us, Frame::Disconnected);
+            announce(&hub, self.us, None, Frame::Disconnected);
         }
     }
 }
@@ -314,5 +318,66 @@ impl<T: Payload + Send + Sync> Transport<T> for MemTransport<T> {
         }
         self.members = members;
         Ok(())
+    }
+}
+
+/// The [`MemTransport`]'s harness: every transport on one [`MemNet`].
+pub struct MemHarness {
+    net: MemNet,
+    limits: WireLimits,
+}
+
+impl MemHarness {
+    /// A medium with small limits (so that the oversized check sends little).
+    pub fn new() -> Self {
+        let limits = WireLimits {
+            max_message_bytes: 64 << 10,
+            max_events_per_message: 64,
+        };
+        MemHarness {
+            net: MemNet::with_limits(limits),
+            limits,
+        }
+    }
+}
+
+impl Default for MemHarness {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait::async_trait]
+impl TransportHarness for MemHarness {
+    type Transport = MemTransport<String>;
+
+    async fn start(
+        &mut self,
+        key: &SecretKey,
+        members: &PeerSet,
+    ) -> Result<Self::Transport, TransportError> {
+        Ok(self.net.join(key, members.clone()))
+    }
+
+    async fn stop(&mut self, transport: Self::Transport) {
+        drop(transport);
+    }
+
+    async fn send_raw(
+        &mut self,
+        from: &mut Self::Transport,
+        to: PeerId,
+        bytes: Vec<u8>,
+    ) -> Result<(), TransportError> {
+        from.send_raw(to, bytes);
+        Ok(())
+    }
+
+    fn limits(&self) -> WireLimits {
+        self.limits
+    }
+
+    fn request_timeout(&self) -> Option<Duration> {
+        None
     }
 }

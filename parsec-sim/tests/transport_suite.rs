@@ -1,7 +1,8 @@
 //! The in-memory transport passes the transport conformance suite (the libp2p adapter
 //! runs the same suite in its own crate).
 
-use parsec_sim::transport_suite::{self, MemHarness};
+use parsec_sim::mem_transport::MemHarness;
+use parsec_sim::transport_suite;
 
 #[test]
 fn the_memory_transport_passes_the_transport_suite() -> Result<(), Box<dyn std::error::Error>> {
@@ -11,6 +12,6 @@ fn the_memory_transport_passes_the_transport_suite() -> Result<(), Box<dyn std::
     let report = runtime.block_on(transport_suite::run(&mut MemHarness::new()))?;
     println!("{report:?}");
     assert_eq!(report.skipped, ["timeouts"], "it has no request timeouts");
-    assert_eq!(report.passed.len(), 7, "{report:?}");
+    assert_eq!(report.passed.len(), 8, "{report:?}");
     Ok(())
 }

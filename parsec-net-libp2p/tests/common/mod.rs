@@ -35,6 +35,8 @@ impl Loopback {
         let mut config = Libp2pConfig::new(key.clone(), members.clone());
         config.limits = self.limits;
         config.request_timeout = self.request_timeout;
+        // Members kept out for a while are redialled soon after they are let in again.
+        config.redial_max = Duration::from_secs(1);
         if let Some(address) = self.addresses.get(&us) {
             config.listen = vec![address.clone()];
         }
