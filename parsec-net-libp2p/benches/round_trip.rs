@@ -16,24 +16,27 @@ use parsec_sim::mem_transport::MemNet;
 
 const SIZES: [(usize, &str); 3] = [(1 << 10, "1KiB"), (64 << 10, "64KiB"), (1 << 20, "1MiB")];
 
+/// A sync message of about `bytes`: events of at most 64 KiB of payload each (the
+/// engine's per-observation limit is 1 MiB; a large sync carries many events).
 fn message(key: &SecretKey, bytes: usize, response: bool) -> WireMessage<String> {
-    let vote = Vote::new(Observation::OpaquePayload("x".repeat(bytes)), key).unwrap();
-    let event = fixtures::packed_event(
-        key,
-        1,
-        Cause::Observation {
-            self_parent: EventHash::from_bytes([3; 32]),
-            vote: Box::new(vote),
-        },
-    );
+    let per_event = bytes.min(64 << 10);
+    let events = (0..bytes.div_ceil(per_event))
+        .map(|i| {
+            let vote = Vote::new(Observation::OpaquePayload("x".repeat(per_event)), key).unwrap();
+            fixtures::packed_event(
+                key,
+                1 + i as u64,
+                Cause::Observation {
+                    self_parent: EventHash::from_bytes([3; 32]),
+                    vote: Box::new(vote),
+                },
+            )
+        })
+        .collect();
     if response {
-        WireMessage::Response {
-            events: vec![event],
-        }
+        WireMessage::Response { events }
     } else {
-        WireMessage::Request {
-            events: vec![event],
-        }
+        WireMessage::Request { events }
     }
 }
 
@@ -82,6 +85,10 @@ fn bench(c: &mut Criterion) {
         config.limits = limits;
         config.addresses.insert(ids[0], a.listen_addrs().to_vec());
         let b = Libp2pTransport::<String>::start(config).await.unwrap();
+        // B dials A; A can answer once the connection is up (a send before is lost).
+        while !a.connected().contains(&ids[1]) || !b.connected().contains(&ids[0]) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         (a, b)
     });
     let net = MemNet::with_limits(limits);

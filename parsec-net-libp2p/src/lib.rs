@@ -1,5 +1,5 @@
 //! `parsec-net-libp2p`: the libp2p network adapter of parsec-rs, a
-//! [`Transport`](parsec_core::Transport) over TCP with noise and yamux.
+//! [`Transport`] over TCP with noise and yamux.
 //!
 //! Sits beside `parsec-store-rocksdb`, above `parsec-core`; `parsec-node` drives it.
 //!
@@ -17,7 +17,7 @@
 //!   bounded incoming queue with a budget of bytes and slots per member (what passes it
 //!   is dropped and reported), at most two connections per member and a few streams per
 //!   connection; frames are read within the wire limits without a second copy, and
-//!   whatever fails to decode is a reported [`TransportFault`](parsec_core::TransportFault),
+//!   whatever fails to decode is a reported [`TransportFault`],
 //!   never a panic.
 //! * **Reconnection**: members are redialled with exponential back-off while not
 //!   connected, at the addresses configured and those they announce through identify.
@@ -55,8 +55,51 @@
 //! # }
 //! ```
 //!
-//! A driver holds it as a `Box<dyn Transport<T>>` (the trait is object safe) and runs the
-//! loop of [`parsec_core::transport`]: persist each step, then send its messages.
+//! Plugged into an engine: a driver holds it as a `Box<dyn Transport<T>>` (the trait is
+//! object safe; your own transport fits the same place) and runs the loop of
+//! [`parsec_core::transport`]: gossip on a timer, persist each step, then send.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use parsec_core::{Config, ConsensusMode, Incoming, MemStore, Parsec, SecretKey, Store, Transport};
+//! use parsec_net_libp2p::{Libp2pConfig, Libp2pTransport};
+//!
+//! # async fn run(key: SecretKey, members: parsec_core::PeerSet) -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::new(members.clone(), ConsensusMode::Supermajority);
+//! let (mut engine, first) = Parsec::<String, _>::new(key.clone(), config)?;
+//! let store = MemStore::new(); // or parsec-store-rocksdb's RocksStore
+//! store.apply(first.persist).await?;
+//! let mut transport: Box<dyn Transport<String>> =
+//!     Box::new(Libp2pTransport::start(Libp2pConfig::new(key, members)).await?);
+//! let mut gossip = tokio::time::interval(Duration::from_millis(20));
+//! let mut turn = 0;
+//! loop {
+//!     let step = tokio::select! {
+//!         incoming = transport.next_incoming() => match incoming? {
+//!             Incoming::Message { from, message } => engine.handle_message(from, message)?,
+//!             _ => continue,
+//!         },
+//!         _ = gossip.tick() => {
+//!             let peers = engine.gossip_recipients();
+//!             if peers.is_empty() { continue; }
+//!             turn += 1;
+//!             engine.create_gossip(peers[turn % peers.len()])?
+//!         }
+//!     };
+//!     store.apply(step.persist).await?; // durable before anything is sent
+//!     for out in step.send {
+//!         transport.send(out.to, out.message).await?;
+//!     }
+//!     for block in step.blocks {
+//!         println!("block {}: {:?}", block.sequence, block.payload);
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! (`parsec_sim::drive` is the complete loop: catch-up from the store, readmitted parents,
+//! member changes.)
 
 #![forbid(unsafe_code)]
 
