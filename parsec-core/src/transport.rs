@@ -59,7 +59,7 @@
 
 use std::fmt;
 
-use parsec_graph::{Payload, PeerId, PeerSet, WireMessage};
+use parsec_graph::{Payload, PeerId, PeerSet, WireError, WireLimits, WireMessage, wire};
 
 /// What a transport hands the driver.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,6 +103,31 @@ impl fmt::Display for TransportFault {
         match &self.peer {
             Some(peer) => write!(f, "{} (peer {peer:?})", self.kind),
             None => write!(f, "{} (peer unknown)", self.kind),
+        }
+    }
+}
+
+impl<T: Payload> Incoming<T> {
+    /// What `bytes` from member `from` are: the message they encode within `limits`, or
+    /// the fault that they are not one (every transport decodes through here, so bytes
+    /// are refused the same way whatever carried them).
+    pub fn decode(from: PeerId, bytes: &[u8], limits: &WireLimits) -> Self {
+        match wire::decode(bytes, limits) {
+            Ok(message) => Incoming::Message { from, message },
+            Err(error) => {
+                let kind = match error {
+                    WireError::TooLarge { size, limit } => {
+                        TransportFaultKind::Oversized { size, limit }
+                    }
+                    other => TransportFaultKind::Undecodable {
+                        reason: other.to_string(),
+                    },
+                };
+                Incoming::Dropped(TransportFault {
+                    peer: Some(from),
+                    kind,
+                })
+            }
         }
     }
 }

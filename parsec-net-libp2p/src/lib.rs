@@ -342,19 +342,6 @@ impl<T> Drop for Libp2pTransport<T> {
     }
 }
 
-fn decode_fault(from: PeerId, error: WireError) -> TransportFault {
-    let kind = match error {
-        WireError::TooLarge { size, limit } => TransportFaultKind::Oversized { size, limit },
-        other => TransportFaultKind::Undecodable {
-            reason: other.to_string(),
-        },
-    };
-    TransportFault {
-        peer: Some(from),
-        kind,
-    }
-}
-
 #[async_trait::async_trait]
 impl<T: Payload + Send + Sync> Transport<T> for Libp2pTransport<T> {
     async fn send(&mut self, to: PeerId, message: WireMessage<T>) -> Result<(), TransportError> {
@@ -434,10 +421,7 @@ impl<T: Payload + Send + Sync> Transport<T> for Libp2pTransport<T> {
                     // Queued before the member set changed.
                     return Ok(refused(from));
                 }
-                match wire::decode(&bytes, &self.limits) {
-                    Ok(message) => Incoming::Message { from, message },
-                    Err(error) => Incoming::Dropped(decode_fault(from, error)),
-                }
+                Incoming::decode(from, &bytes, &self.limits)
             }
             Event::Broadcast { from, data } => {
                 self.shared.taken(&from, data.len());

@@ -216,19 +216,6 @@ impl<T> Drop for MemTransport<T> {
     }
 }
 
-fn decode_fault(from: PeerId, error: WireError) -> TransportFault {
-    let kind = match error {
-        WireError::TooLarge { size, limit } => TransportFaultKind::Oversized { size, limit },
-        other => TransportFaultKind::Undecodable {
-            reason: other.to_string(),
-        },
-    };
-    TransportFault {
-        peer: Some(from),
-        kind,
-    }
-}
-
 #[async_trait::async_trait]
 impl<T: Payload + Send + Sync> Transport<T> for MemTransport<T> {
     async fn send(&mut self, to: PeerId, message: WireMessage<T>) -> Result<(), TransportError> {
@@ -281,10 +268,7 @@ impl<T: Payload + Send + Sync> Transport<T> for MemTransport<T> {
             };
             return Ok(match frame {
                 Frame::Message(_) | Frame::Broadcast(_) if !member => refused(),
-                Frame::Message(bytes) => match wire::decode(&bytes, &self.net.limits) {
-                    Ok(message) => Incoming::Message { from, message },
-                    Err(error) => Incoming::Dropped(decode_fault(from, error)),
-                },
+                Frame::Message(bytes) => Incoming::decode(from, &bytes, &self.net.limits),
                 Frame::Broadcast(data) => Incoming::Broadcast { from, data },
                 Frame::Connected(peer) if self.members.contains(&peer) => Incoming::Connected(peer),
                 Frame::Disconnected(peer) if self.members.contains(&peer) => {
