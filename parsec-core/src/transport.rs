@@ -18,7 +18,7 @@
 //!   was last given ([`Transport::set_members`]); it reports what it refused as an
 //!   [`Incoming::Dropped`] instead.
 //! * **Bounded.** Every queue between the network and the driver is bounded in messages
-//!   and every message in bytes (the [`wire`](crate::wire) limits). `send` waits while
+//!   and every message in bytes (the [`wire`] limits). `send` waits while
 //!   the outgoing queue is full (back-pressure on the driver); what cannot go out (a
 //!   member that does not keep up) and what arrives while the incoming queue, or the
 //!   sender's share of it, is full are dropped and reported, never buffered without
