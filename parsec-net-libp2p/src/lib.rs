@@ -110,7 +110,7 @@ mod outbox;
 mod shared;
 mod swarm;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -118,10 +118,15 @@ use std::time::Duration;
 
 pub use libp2p::Multiaddr;
 use parsec_core::{
-    Incoming, Payload, PeerId, PeerSet, SecretKey, Transport, TransportError, TransportFault,
-    TransportFaultKind, WireError, WireLimits, WireMessage, wire,
+    EventHash, Incoming, Payload, PeerId, PeerSet, SecretKey, Transport, TransportError,
+    TransportFault, TransportFaultKind, WireError, WireLimits, WireMessage, wire,
 };
+use parsec_graph::Cause;
 use tokio::sync::{mpsc, oneshot};
+
+/// Requests remembered for pairing the engine's answers with them (the task holds at
+/// most `open_requests_per_peer` per member open; older ones are answered empty anyway).
+const ASKED_REMEMBERED: usize = 1024;
 
 pub use frame::{Frame, SYNC_PROTOCOL};
 pub use identity::{from_libp2p, keypair, to_libp2p};
@@ -247,6 +252,9 @@ pub struct Libp2pTransport<T> {
     shared: Arc<Shared>,
     /// Chunks of a sync waiting for the message that ends it, and their recipient.
     chunks: Option<(PeerId, Frame)>,
+    /// Requests delivered that wait for the engine's answer: who asked, the request's
+    /// last event (the answer's last event names it), and the open request's id.
+    asked: VecDeque<(PeerId, EventHash, u64)>,
     task: Option<tokio::task::JoinHandle<()>>,
     _payload: PhantomData<fn() -> T>,
 }
@@ -279,6 +287,7 @@ impl<T> Libp2pTransport<T> {
             incoming,
             shared,
             chunks: None,
+            asked: VecDeque::new(),
             task: Some(task),
             _payload: PhantomData,
         })
@@ -367,11 +376,22 @@ impl<T: Payload + Send + Sync> Transport<T> for Libp2pTransport<T> {
                 frame.asks = true;
                 self.command(Command::Request { to, frame }).await
             }
-            WireMessage::Response { .. } => {
+            WireMessage::Response { events } => {
                 let Some((to, frame)) = self.chunks.take() else {
                     return Ok(());
                 };
-                self.command(Command::Respond { to, frame }).await
+                // The answer's last event records the request it answers (its other
+                // parent is the request's last event): the open request it goes to.
+                let answers = match events.last().map(|event| &event.content.cause) {
+                    Some(Cause::Request { other_parent, .. }) => self
+                        .asked
+                        .iter()
+                        .position(|(peer, hash, _)| *peer == to && hash == other_parent)
+                        .and_then(|at| self.asked.remove(at))
+                        .map(|(_, _, open)| open),
+                    _ => None,
+                };
+                self.command(Command::Respond { to, frame, answers }).await
             }
         }
     }
@@ -415,13 +435,23 @@ impl<T: Payload + Send + Sync> Transport<T> for Libp2pTransport<T> {
             })
         };
         Ok(match event {
-            Event::Message { from, bytes } => {
+            Event::Message { from, bytes, opens } => {
                 self.shared.taken(&from, bytes.len());
                 if !self.members.contains(&from) {
                     // Queued before the member set changed.
                     return Ok(refused(from));
                 }
-                Incoming::decode(from, &bytes, &self.limits)
+                let incoming = Incoming::decode(from, &bytes, &self.limits);
+                if let (Some(open), Incoming::Message { message, .. }) = (opens, &incoming)
+                    && let WireMessage::Request { events } = message
+                    && let Some(Ok(last)) = events.last().map(|event| event.hash())
+                {
+                    if self.asked.len() == ASKED_REMEMBERED {
+                        self.asked.pop_front();
+                    }
+                    self.asked.push_back((from, last, open));
+                }
+                incoming
             }
             Event::Broadcast { from, data } => {
                 self.shared.taken(&from, data.len());

@@ -4,7 +4,9 @@
 //! # How it works
 //!
 //! * A sync request is a request-response request; the engine's answer to it travels as
-//!   its response when the request is still open (the open ones are kept per peer, oldest
+//!   its response when the request is still open (the handle pairs an answer with the
+//!   request it answers by the request's last event, which the answer's last event names;
+//!   the open ones are kept per peer, oldest
 //!   first, and answered empty once they are three quarters of the request timeout old,
 //!   which the requester reports as a timeout), or as a request of its own otherwise. A frame that does not end in a sync request is
 //!   answered at once with an empty frame.
@@ -50,9 +52,14 @@ use crate::shared::Shared;
 pub(crate) enum Command {
     /// A frame that ends in a sync request (or carries no answer): a new request.
     Request { to: PeerId, frame: Frame },
-    /// A frame that ends in a sync response: the answer to `to`'s oldest open request,
-    /// or a new request if none is open.
-    Respond { to: PeerId, frame: Frame },
+    /// A frame that ends in a sync response: the answer to `to`'s open request `answers`
+    /// (the one it answers, as the handle paired them), else to its oldest open request,
+    /// else a new request.
+    Respond {
+        to: PeerId,
+        frame: Frame,
+        answers: Option<u64>,
+    },
     /// Bytes for every member over gossipsub.
     Broadcast { data: Vec<u8> },
     /// A new member set.
@@ -63,10 +70,12 @@ pub(crate) enum Command {
 
 /// What the task hands the handle.
 pub(crate) enum Event {
-    /// An encoded message from a member.
+    /// An encoded message from a member; the last of a frame that asks for an answer
+    /// carries the id of the open request an answer would go to.
     Message {
         from: PeerId,
         bytes: Vec<u8>,
+        opens: Option<u64>,
     },
     Broadcast {
         from: PeerId,
@@ -113,7 +122,9 @@ pub(crate) struct Task {
     topic: IdentTopic,
     members: PeerSet,
     dials: BTreeMap<libp2p::PeerId, Dial>,
-    open: BTreeMap<libp2p::PeerId, VecDeque<(ResponseChannel<Frame>, Instant)>>,
+    open: BTreeMap<libp2p::PeerId, VecDeque<(u64, ResponseChannel<Frame>, Instant)>>,
+    /// The id the next open request gets.
+    next_open: u64,
     /// Our requests in flight: to whom, and whether we asked for an answer.
     pending: BTreeMap<OutboundRequestId, (PeerId, bool)>,
     outbox: Outbox,
@@ -219,6 +230,7 @@ pub(crate) async fn start(
         members: PeerSet::default(),
         dials: BTreeMap::new(),
         open: BTreeMap::new(),
+        next_open: 0,
         pending: BTreeMap::new(),
         outbox: Outbox::default(),
         refusals: BTreeMap::new(),
@@ -328,11 +340,16 @@ impl Task {
     fn command(&mut self, command: Command) {
         match command {
             Command::Request { to, frame } => self.request(to, frame),
-            Command::Respond { to, frame } => {
+            Command::Respond { to, frame, answers } => {
                 let Some(id) = to_libp2p(&to) else { return };
-                let open = self.open.get_mut(&id).and_then(VecDeque::pop_front);
+                let open = self.open.get_mut(&id).and_then(|queue| {
+                    let at = answers
+                        .and_then(|wanted| queue.iter().position(|(open, _, _)| *open == wanted))
+                        .unwrap_or(0);
+                    queue.remove(at)
+                });
                 match open {
-                    Some((channel, _)) => {
+                    Some((_, channel, _)) => {
                         if let Err(frame) = self
                             .swarm
                             .behaviour_mut()
@@ -405,9 +422,9 @@ impl Task {
         for queue in self.open.values_mut() {
             while queue
                 .front()
-                .is_some_and(|(_, at)| now.duration_since(*at) >= timeout)
+                .is_some_and(|(_, _, at)| now.duration_since(*at) >= timeout)
             {
-                if let Some((channel, _)) = queue.pop_front() {
+                if let Some((_, channel, _)) = queue.pop_front() {
                     expired.push(channel);
                 }
             }
@@ -438,9 +455,11 @@ impl Task {
         }
     }
 
-    fn frame_in(&mut self, from: PeerId, frame: Frame) {
-        for bytes in frame.messages {
-            self.emit_from(from, bytes.len(), Event::Message { from, bytes });
+    fn frame_in(&mut self, from: PeerId, frame: Frame, opens: Option<u64>) {
+        let last = frame.messages.len().saturating_sub(1);
+        for (i, bytes) in frame.messages.into_iter().enumerate() {
+            let opens = opens.filter(|_| i == last);
+            self.emit_from(from, bytes.len(), Event::Message { from, bytes, opens });
         }
     }
 
@@ -601,15 +620,18 @@ impl Task {
                     Message::Request {
                         request, channel, ..
                     } => {
-                        let asks = request.asks;
-                        self.frame_in(from, request);
-                        if asks {
+                        let opens = request.asks.then(|| {
+                            self.next_open += 1;
+                            self.next_open
+                        });
+                        self.frame_in(from, request, opens);
+                        if let Some(open) = opens {
                             let queue = self.open.entry(peer).or_default();
-                            queue.push_back((channel, Instant::now()));
+                            queue.push_back((open, channel, Instant::now()));
                             // A peer that keeps asking without waiting: answer the oldest
                             // empty rather than hold its streams.
                             while queue.len() > self.config.open_requests_per_peer {
-                                if let Some((channel, _)) = queue.pop_front() {
+                                if let Some((_, channel, _)) = queue.pop_front() {
                                     let _ = self
                                         .swarm
                                         .behaviour_mut()
@@ -638,7 +660,7 @@ impl Task {
                             // Answered empty: the engine there gave no answer in time.
                             self.fault(Some(from), TransportFaultKind::Timeout);
                         }
-                        self.frame_in(from, response);
+                        self.frame_in(from, response, None);
                     }
                 }
             }
