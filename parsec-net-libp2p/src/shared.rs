@@ -12,7 +12,7 @@ use parsec_core::PeerId;
 #[derive(Default)]
 pub(crate) struct Shared {
     /// Members connected now.
-    pub connected: Mutex<BTreeSet<PeerId>>,
+    connected: Mutex<BTreeSet<PeerId>>,
     /// Messages dropped (a full queue, a spent budget), not yet reported.
     pub overloaded: AtomicU64,
     /// Bytes and items of each member's messages in the incoming queue.
